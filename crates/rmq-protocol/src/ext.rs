@@ -1,0 +1,133 @@
+//! `extFields`: the string map that carries typed headers on the wire.
+//!
+//! Typed headers (see [`crate::header`]) are converted to and from this map by
+//! hand. The map keeps insertion order, because the binary fast encoding of the
+//! V2 send header writes its keys in a fixed order (`a` … `n`) and byte-exact
+//! golden vectors depend on it. Inserting an existing key replaces its value in
+//! place, so a decoded map with duplicate keys keeps the last value (as Java does).
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// An insertion-ordered `String → String` map with map semantics (one value per key).
+///
+/// Lookups are linear: headers carry a handful of fields, where a scan of a small
+/// vector beats hashing.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ExtFields {
+    entries: Vec<(Cow<'static, str>, String)>,
+}
+
+impl ExtFields {
+    /// An empty map.
+    pub const fn new() -> Self {
+        Self {
+            entries: Vec::new(),
+        }
+    }
+
+    /// An empty map with room for `n` entries.
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            entries: Vec::with_capacity(n),
+        }
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the map is empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The value for `key`, if present.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether `key` is present.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Inserts or replaces `key`. A replaced entry keeps its position.
+    pub fn insert(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<String>) {
+        let key = key.into();
+        let value = value.into();
+        if let Some(slot) = self.entries.iter_mut().find(|(k, _)| *k == key) {
+            slot.1 = value;
+        } else {
+            self.entries.push((key, value));
+        }
+    }
+
+    /// Inserts `key` only when `value` is `Some` (Java omits null fields).
+    pub fn insert_opt(&mut self, key: &'static str, value: Option<impl Into<String>>) {
+        if let Some(v) = value {
+            self.insert(key, v);
+        }
+    }
+
+    /// Removes `key`, returning its value.
+    pub fn remove(&mut self, key: &str) -> Option<String> {
+        let idx = self.entries.iter().position(|(k, _)| k == key)?;
+        Some(self.entries.remove(idx).1)
+    }
+
+    /// Iterates over `(key, value)` in insertion order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
+        self.entries.iter().map(|(k, v)| (k.as_ref(), v.as_str()))
+    }
+
+    /// Removes every entry, keeping the allocation.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+}
+
+impl fmt::Debug for ExtFields {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<K: Into<Cow<'static, str>>, V: Into<String>> FromIterator<(K, V)> for ExtFields {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut m = Self::new();
+        for (k, v) in iter {
+            m.insert(k, v);
+        }
+        m
+    }
+}
+
+impl<K: Into<Cow<'static, str>>, V: Into<String>> Extend<(K, V)> for ExtFields {
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
+        for (k, v) in iter {
+            self.insert(k, v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_replaces_in_place() {
+        let mut m = ExtFields::new();
+        m.insert("a", "1");
+        m.insert("b", "2");
+        m.insert("a", "3");
+        assert_eq!(m.iter().collect::<Vec<_>>(), vec![("a", "3"), ("b", "2")]);
+        assert_eq!(m.remove("a").as_deref(), Some("3"));
+        assert_eq!(m.len(), 1);
+        assert!(!m.contains_key("a"));
+    }
+}

@@ -1,0 +1,1 @@
+//! Name-server route data.
