@@ -1,4 +1,6 @@
-//! `rmq-fault`: placeholder.
+//! `rmq-fault` — **not implemented yet.**
 //!
-//! This crate is part of the `rmq` workspace. It is planned but not implemented yet;
-//! see `docs/architecture.md` for its role and the rules it will follow.
+//! Latency fault tolerance as a small, object-safe, clock-injected `FaultStrategy` trait and the default strategy with the Java 5.x tables. No tokio: a user's own strategy crate depends only on this one.
+//!
+//! See `docs/architecture.md` in the repository for its place in the layering and
+//! the dependencies it may use.

@@ -1,4 +1,6 @@
-//! `rmq-producer`: placeholder.
+//! `rmq-producer` — **not implemented yet.**
 //!
-//! This crate is part of the `rmq` workspace. It is planned but not implemented yet;
-//! see `docs/architecture.md` for its role and the rules it will follow.
+//! The crate users depend on: the builder, the send kernel with retries, compression, hooks, back-pressure and lifecycle. It re-exports what users need.
+//!
+//! See `docs/architecture.md` in the repository for its place in the layering and
+//! the dependencies it may use.

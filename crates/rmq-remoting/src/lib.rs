@@ -1,4 +1,6 @@
-//! `rmq-remoting`: placeholder.
+//! `rmq-remoting` — **not implemented yet.**
 //!
-//! This crate is part of the `rmq` workspace. It is planned but not implemented yet;
-//! see `docs/architecture.md` for its role and the rules it will follow.
+//! The multiplexed transport for the RocketMQ remoting protocol: one driver task per connection, opaque-matched request/response, server-initiated requests, a connection pool, RPC hooks (ACL signing) and TLS. Reusable by any RocketMQ tool.
+//!
+//! See `docs/architecture.md` in the repository for its place in the layering and
+//! the dependencies it may use.

@@ -1,4 +1,6 @@
-//! `rmq-route`: placeholder.
+//! `rmq-route` — **not implemented yet.**
 //!
-//! This crate is part of the `rmq` workspace. It is planned but not implemented yet;
-//! see `docs/architecture.md` for its role and the rules it will follow.
+//! The name-server client, route cache and polling, and `TopicPublishInfo`. It owns no sockets: it talks through the remoting `Invoke` trait.
+//!
+//! See `docs/architecture.md` in the repository for its place in the layering and
+//! the dependencies it may use.

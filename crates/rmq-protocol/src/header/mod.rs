@@ -58,10 +58,19 @@ impl HeaderError {
 /// Field access helpers for header implementations.
 pub(crate) trait FieldsExt {
     fn required(&self, field: &'static str) -> Result<&str, HeaderError>;
-    fn required_num<T: FromStr>(&self, field: &'static str, expected: &'static str) -> Result<T, HeaderError>;
-    fn optional_num<T: FromStr>(&self, field: &'static str, expected: &'static str) -> Result<Option<T>, HeaderError>;
+    fn required_num<T: FromStr>(
+        &self,
+        field: &'static str,
+        expected: &'static str,
+    ) -> Result<T, HeaderError>;
+    fn optional_num<T: FromStr>(
+        &self,
+        field: &'static str,
+        expected: &'static str,
+    ) -> Result<Option<T>, HeaderError>;
     fn optional_string(&self, field: &'static str) -> Option<String>;
     fn bool_or(&self, field: &'static str, default: bool) -> bool;
+    fn optional_bool(&self, field: &'static str) -> Option<bool>;
 }
 
 impl FieldsExt for ExtFields {
@@ -69,12 +78,22 @@ impl FieldsExt for ExtFields {
         self.get(field).ok_or(HeaderError::Missing { field })
     }
 
-    fn required_num<T: FromStr>(&self, field: &'static str, expected: &'static str) -> Result<T, HeaderError> {
+    fn required_num<T: FromStr>(
+        &self,
+        field: &'static str,
+        expected: &'static str,
+    ) -> Result<T, HeaderError> {
         let v = self.required(field)?;
-        v.trim().parse().map_err(|_| HeaderError::invalid(field, v, expected))
+        v.trim()
+            .parse()
+            .map_err(|_| HeaderError::invalid(field, v, expected))
     }
 
-    fn optional_num<T: FromStr>(&self, field: &'static str, expected: &'static str) -> Result<Option<T>, HeaderError> {
+    fn optional_num<T: FromStr>(
+        &self,
+        field: &'static str,
+        expected: &'static str,
+    ) -> Result<Option<T>, HeaderError> {
         match self.get(field) {
             None => Ok(None),
             Some(v) => v
@@ -92,6 +111,10 @@ impl FieldsExt for ExtFields {
     fn bool_or(&self, field: &'static str, default: bool) -> bool {
         self.get(field).map_or(default, parse_java_bool)
     }
+
+    fn optional_bool(&self, field: &'static str) -> Option<bool> {
+        self.get(field).map(parse_java_bool)
+    }
 }
 
 /// Java's `Boolean.parseBoolean`: `"true"` in any case is true, anything else false.
@@ -102,6 +125,63 @@ pub fn parse_java_bool(s: &str) -> bool {
 /// The wire spelling of a boolean.
 pub(crate) fn bool_str(b: bool) -> &'static str {
     if b { "true" } else { "false" }
+}
+
+/// Expected-type texts used in [`HeaderError::Invalid`].
+pub(crate) const I32: &str = "an i32";
+/// See [`I32`].
+pub(crate) const I64: &str = "an i64";
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    //! Shared assertions for the header modules' unit tests.
+
+    use std::fmt::Debug;
+
+    use super::{CommandHeader, HeaderError};
+    use crate::ext::ExtFields;
+
+    /// Writes `h`, reads it back, asserts equality and returns the written fields.
+    pub(crate) fn round_trip<H: CommandHeader + Debug + PartialEq>(h: &H) -> ExtFields {
+        let mut f = ExtFields::new();
+        h.write_to(&mut f);
+        let back = H::read_from(&f).expect("round trip decodes");
+        assert_eq!(&back, h);
+        f
+    }
+
+    /// Writes `h`, removes `key`, and asserts that reading fails with `Missing { field: key }`.
+    pub(crate) fn assert_missing<H: CommandHeader + Debug>(h: &H, key: &'static str) {
+        let mut f = ExtFields::new();
+        h.write_to(&mut f);
+        assert!(f.remove(key).is_some(), "{key} was not written");
+        let err = H::read_from(&f).expect_err("decoding must fail");
+        assert_eq!(err, HeaderError::Missing { field: key });
+    }
+
+    /// Writes `h`, sets `key` to `value`, and asserts that reading fails with
+    /// `Invalid` naming `key`.
+    pub(crate) fn assert_invalid<H: CommandHeader + Debug>(h: &H, key: &'static str, value: &str) {
+        let mut f = ExtFields::new();
+        h.write_to(&mut f);
+        f.insert(key, value);
+        match H::read_from(&f) {
+            Err(HeaderError::Invalid {
+                field, value: v, ..
+            }) => {
+                assert_eq!(field, key);
+                assert_eq!(v, value);
+            }
+            other => panic!("expected Invalid for {key}, got {other:?}"),
+        }
+    }
+
+    /// The `(key, value)` pairs of `f`, in order, as owned strings.
+    pub(crate) fn pairs(f: &ExtFields) -> Vec<(String, String)> {
+        f.iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
 }
 
 pub mod check_transaction_state;

@@ -1,1 +1,187 @@
-//! TODO
+//! `SendMessageResponseHeader`: the fields of a send response (protocol.md section 3.3).
+//!
+//! Besides the typed Java fields, brokers add two loose keys to the same map:
+//! `MSG_REGION` (the broker's region id) and `TRACE_ON`. They are kept here as raw
+//! strings; [`SendMessageResponseHeader::region_id_or_default`] and
+//! [`SendMessageResponseHeader::is_trace_on`] apply Java's client-side rules
+//! (protocol.md section 3.4).
+//!
+//! Decoding a response that lacks `msgId`, `queueId` or `queueOffset` fails with
+//! [`HeaderError::Missing`] naming the field; callers treat a SUCCESS response like
+//! that as malformed (reliability matrix row A12).
+
+use super::{CommandHeader, FieldsExt, HeaderError, I32, I64};
+use crate::ext::ExtFields;
+
+/// Wire key of the broker's region id, an extra key of send responses.
+pub const MSG_REGION: &str = "MSG_REGION";
+/// Wire key of the broker's trace switch, an extra key of send responses.
+pub const TRACE_ON: &str = "TRACE_ON";
+/// The region id Java uses when `MSG_REGION` is missing or empty.
+pub const DEFAULT_REGION: &str = "DefaultRegion";
+
+/// The send response header (SUCCESS and the three stored-with-warning codes).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct SendMessageResponseHeader {
+    /// `msgId` (required): the offset message id; for a batch, all ids comma-separated.
+    pub msg_id: String,
+    /// `queueId` (required): the queue the message was stored in.
+    pub queue_id: i32,
+    /// `queueOffset` (required): consume-queue offset (of the first message of a batch).
+    pub queue_offset: i64,
+    /// `transactionId`: the stored message's UNIQ_KEY (5.x brokers).
+    pub transaction_id: Option<String>,
+    /// `batchUniqId`: set when a batch was stored as one entry (5.x).
+    pub batch_uniq_id: Option<String>,
+    /// `recallHandle`: handle for RECALL_MESSAGE (5.3.2+, timer/delay messages).
+    pub recall_handle: Option<String>,
+    /// `delayTime`: delivery delay of a timer message, when the broker reports it.
+    pub delay_time: Option<i64>,
+    /// `MSG_REGION` (extra key): the broker's region id, raw.
+    pub region_id: Option<String>,
+    /// `TRACE_ON` (extra key): the broker's trace switch, raw.
+    pub trace_on: Option<String>,
+}
+
+impl SendMessageResponseHeader {
+    /// The region id as Java's client sees it: `MSG_REGION`, or `"DefaultRegion"` when
+    /// it is missing or empty.
+    pub fn region_id_or_default(&self) -> &str {
+        match self.region_id.as_deref() {
+            Some(r) if !r.is_empty() => r,
+            _ => DEFAULT_REGION,
+        }
+    }
+
+    /// Whether tracing is on: anything other than the exact string `"false"` is true.
+    pub fn is_trace_on(&self) -> bool {
+        self.trace_on.as_deref() != Some("false")
+    }
+}
+
+impl CommandHeader for SendMessageResponseHeader {
+    fn write_to(&self, out: &mut ExtFields) {
+        out.insert("msgId", self.msg_id.as_str());
+        out.insert("queueId", self.queue_id.to_string());
+        out.insert("queueOffset", self.queue_offset.to_string());
+        out.insert_opt("transactionId", self.transaction_id.as_deref());
+        out.insert_opt("batchUniqId", self.batch_uniq_id.as_deref());
+        out.insert_opt("recallHandle", self.recall_handle.as_deref());
+        out.insert_opt("delayTime", self.delay_time.map(|v| v.to_string()));
+        out.insert_opt(MSG_REGION, self.region_id.as_deref());
+        out.insert_opt(TRACE_ON, self.trace_on.as_deref());
+    }
+
+    fn read_from(fields: &ExtFields) -> Result<Self, HeaderError> {
+        Ok(Self {
+            msg_id: fields.required("msgId")?.to_owned(),
+            queue_id: fields.required_num("queueId", I32)?,
+            queue_offset: fields.required_num("queueOffset", I64)?,
+            transaction_id: fields.optional_string("transactionId"),
+            batch_uniq_id: fields.optional_string("batchUniqId"),
+            recall_handle: fields.optional_string("recallHandle"),
+            delay_time: fields.optional_num("delayTime", I64)?,
+            region_id: fields.optional_string(MSG_REGION),
+            trace_on: fields.optional_string(TRACE_ON),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::header::test_util::{assert_invalid, assert_missing, round_trip};
+
+    fn sample() -> SendMessageResponseHeader {
+        SendMessageResponseHeader {
+            msg_id: "0A02037500002A9F0000000001EC18FC".into(),
+            queue_id: 2,
+            queue_offset: 41,
+            transaction_id: Some("2400DD02100800152B2B7D0419D6DD5E9EFC18B4AAC246212A7D0000".into()),
+            batch_uniq_id: Some("B".into()),
+            recall_handle: Some("R".into()),
+            delay_time: Some(5000),
+            region_id: Some("DefaultRegion".into()),
+            trace_on: Some("true".into()),
+        }
+    }
+
+    #[test]
+    fn round_trip_full_and_minimal() {
+        round_trip(&sample());
+        let minimal = SendMessageResponseHeader {
+            msg_id: "X".into(),
+            queue_id: 0,
+            queue_offset: 0,
+            ..Default::default()
+        };
+        let f = round_trip(&minimal);
+        assert_eq!(f.len(), 3);
+    }
+
+    #[test]
+    fn java_capture_decodes() {
+        // Real 5.2.0 capture, protocol.md section 3.3 (key order as captured).
+        let f: ExtFields = [
+            ("queueId", "0"),
+            (
+                "transactionId",
+                "2400DD02100800152B2B7D0419D6DD5E9EFC18B4AAC246212A7D0000",
+            ),
+            ("msgId", "0A02037500002A9F0000000001EC18FC"),
+            ("TRACE_ON", "true"),
+            ("MSG_REGION", "DefaultRegion"),
+            ("queueOffset", "0"),
+        ]
+        .into_iter()
+        .collect();
+        let h = SendMessageResponseHeader::read_from(&f).unwrap();
+        assert_eq!(h.msg_id, "0A02037500002A9F0000000001EC18FC");
+        assert_eq!((h.queue_id, h.queue_offset), (0, 0));
+        assert_eq!(h.region_id_or_default(), "DefaultRegion");
+        assert!(h.is_trace_on());
+        assert_eq!(h.batch_uniq_id, None);
+    }
+
+    #[test]
+    fn region_and_trace_rules() {
+        let mut h = sample();
+        h.region_id = None;
+        assert_eq!(h.region_id_or_default(), DEFAULT_REGION);
+        h.region_id = Some(String::new());
+        assert_eq!(h.region_id_or_default(), DEFAULT_REGION);
+        h.region_id = Some("eu".into());
+        assert_eq!(h.region_id_or_default(), "eu");
+
+        h.trace_on = None;
+        assert!(h.is_trace_on());
+        h.trace_on = Some("FALSE".into());
+        assert!(
+            h.is_trace_on(),
+            "only the exact string \"false\" disables tracing"
+        );
+        h.trace_on = Some("false".into());
+        assert!(!h.is_trace_on());
+    }
+
+    /// Reliability matrix row A12 (decode half): each required field, when absent,
+    /// yields `Missing` naming it.
+    #[test]
+    fn missing_required_fields_a12() {
+        assert_missing(&sample(), "msgId");
+        assert_missing(&sample(), "queueId");
+        assert_missing(&sample(), "queueOffset");
+        // An empty map (e.g. a SUCCESS with no extFields) names the first one.
+        assert_eq!(
+            SendMessageResponseHeader::read_from(&ExtFields::new()),
+            Err(HeaderError::Missing { field: "msgId" })
+        );
+    }
+
+    #[test]
+    fn invalid_numbers() {
+        assert_invalid(&sample(), "queueId", "zero");
+        assert_invalid(&sample(), "queueOffset", "-");
+        assert_invalid(&sample(), "delayTime", "soon");
+    }
+}
