@@ -17,7 +17,8 @@ use rmq_protocol::message::batch::encode_batch;
 use rmq_protocol::message::properties::{Properties, encode_properties};
 use rmq_protocol::{RemotingCommand, RequestCode, SerializeType, frame};
 
-const PROPS: &str = "UNIQ_KEY\u{1}C0A8000130391B6D358605F5E1000001\u{2}TAGS\u{1}TagA\u{2}KEYS\u{1}order-42\u{2}";
+const PROPS: &str =
+    "UNIQ_KEY\u{1}C0A8000130391B6D358605F5E1000001\u{2}TAGS\u{1}TagA\u{2}KEYS\u{1}order-42\u{2}";
 
 fn send_command(body_len: usize, st: SerializeType) -> RemotingCommand {
     let header = SendMessageRequestHeaderV2 {
@@ -46,7 +47,10 @@ fn send_command(body_len: usize, st: SerializeType) -> RemotingCommand {
 
 fn frames(c: &mut Criterion) {
     let sizes = [("128B", 128usize), ("4KiB", 4096), ("1MiB", 1 << 20)];
-    let types = [("binary", SerializeType::ROCKETMQ), ("json", SerializeType::JSON)];
+    let types = [
+        ("binary", SerializeType::ROCKETMQ),
+        ("json", SerializeType::JSON),
+    ];
     let mut enc = c.benchmark_group("send_v2_encode");
     for (sname, size) in sizes {
         for (tname, st) in types {
@@ -101,7 +105,11 @@ fn properties(c: &mut Criterion) {
 }
 
 fn uniq_key(c: &mut Criterion) {
-    let generator = UniqIdGenerator::new(UniqIdPrefix::new(IpAddr::V4(Ipv4Addr::new(192, 168, 0, 1)), 12345, 0x1B6D_3586));
+    let generator = UniqIdGenerator::new(UniqIdPrefix::new(
+        IpAddr::V4(Ipv4Addr::new(192, 168, 0, 1)),
+        12345,
+        0x1B6D_3586,
+    ));
     let mut out = String::with_capacity(32);
     let now = 1_700_000_000_000u64;
     c.bench_function("uniq_key_next_into", |b| {

@@ -277,7 +277,11 @@ open_code! {
 impl SerializeType {
     /// The spelling used in the JSON header field `serializeTypeCurrentRPC`.
     pub fn json_name(self) -> &'static str {
-        if self == Self::ROCKETMQ { "ROCKETMQ" } else { "JSON" }
+        if self == Self::ROCKETMQ {
+            "ROCKETMQ"
+        } else {
+            "JSON"
+        }
     }
 }
 
@@ -335,7 +339,10 @@ mod tests {
     fn debug_prints_names_and_numbers() {
         assert_eq!(format!("{:?}", ResponseCode::GO_AWAY), "GO_AWAY(1500)");
         assert_eq!(format!("{:?}", ResponseCode(9999)), "ResponseCode(9999)");
-        assert_eq!(format!("{:?}", RequestCode::SEND_MESSAGE_V2), "SEND_MESSAGE_V2(310)");
+        assert_eq!(
+            format!("{:?}", RequestCode::SEND_MESSAGE_V2),
+            "SEND_MESSAGE_V2(310)"
+        );
         assert_eq!(format!("{}", RequestCode(77)), "77");
     }
 

@@ -38,11 +38,17 @@ pub fn frame_decode(data: &[u8]) {
                     .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
                     .unwrap_or_default();
                 let consumed = data.len() - buf.len();
-                assert_eq!(consumed as i64, 4 + i64::from(declared), "consumed != one frame");
+                assert_eq!(
+                    consumed as i64,
+                    4 + i64::from(declared),
+                    "consumed != one frame"
+                );
                 assert_eq!(&buf[..], &data[consumed..], "trailing bytes changed");
                 let mut out = BytesMut::new();
                 if frame::encode(&cmd, &mut out).is_ok() {
-                    let again = frame::decode(&mut out).expect("re-decode").expect("whole frame");
+                    let again = frame::decode(&mut out)
+                        .expect("re-decode")
+                        .expect("whole frame");
                     assert_eq!(again, cmd, "re-encoded frame decodes differently");
                 }
             }
@@ -55,7 +61,9 @@ fn header_round_trip(st: SerializeType, data: &[u8]) {
     if let Ok(cmd) = frame::decode_header_only(st, data) {
         let mut out = BytesMut::new();
         if frame::encode(&cmd, &mut out).is_ok() {
-            let again = frame::decode(&mut out).expect("re-decode").expect("whole frame");
+            let again = frame::decode(&mut out)
+                .expect("re-decode")
+                .expect("whole frame");
             assert_eq!(again, cmd, "header round trip changed the command");
         }
     }
@@ -87,7 +95,8 @@ pub fn properties(data: &[u8]) {
 pub fn route_parse(data: &[u8]) {
     if let Ok(route) = TopicRouteData::parse(data) {
         for json in [route.to_json(), route.to_java_legacy_json()] {
-            let mut again = TopicRouteData::parse(json.as_bytes()).expect("our own route JSON parses");
+            let mut again =
+                TopicRouteData::parse(json.as_bytes()).expect("our own route JSON parses");
             again.warnings.clone_from(&route.warnings);
             assert_eq!(again, route, "route round trip");
         }
@@ -103,7 +112,10 @@ pub fn stored_message(data: &[u8]) {
             continue;
         }
         let mut again = decode_stored_all(&out);
-        let mut back = again.next().expect("one message").expect("our own encoding decodes");
+        let mut back = again
+            .next()
+            .expect("one message")
+            .expect("our own encoding decodes");
         // The size depends on the magic (V1 / V2 topic length) we chose to write.
         back.store_size = msg.store_size;
         assert_eq!(back, msg, "stored message round trip");

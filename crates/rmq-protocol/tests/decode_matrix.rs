@@ -4,8 +4,12 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use proptest::prelude::*;
-use rmq_protocol::frame::{self, BinaryHeaderError, DecodeError, EncodeError, FrameCodec, FrameLimits};
-use rmq_protocol::{ExtFields, LanguageCode, RemotingCommand, RequestCode, RpcFlags, SerializeType};
+use rmq_protocol::frame::{
+    self, BinaryHeaderError, DecodeError, EncodeError, FrameCodec, FrameLimits,
+};
+use rmq_protocol::{
+    ExtFields, LanguageCode, RemotingCommand, RequestCode, RpcFlags, SerializeType,
+};
 
 /// Any command the given serialization can represent exactly.
 fn command(st: SerializeType) -> impl Strategy<Value = RemotingCommand> {
@@ -27,27 +31,47 @@ fn command(st: SerializeType) -> impl Strategy<Value = RemotingCommand> {
     };
     // Binary cannot carry empty strings (they decode as null), JSON can.
     let min = usize::from(binary);
-    let text = move || proptest::collection::vec(any::<char>(), min..12).prop_map(String::from_iter);
+    let text =
+        move || proptest::collection::vec(any::<char>(), min..12).prop_map(String::from_iter);
     let remark = proptest::option::of(text());
-    let ext = proptest::collection::vec((text().prop_filter("non-empty key", |k| !k.is_empty()), text()), 0..8);
+    let ext = proptest::collection::vec(
+        (
+            text().prop_filter("non-empty key", |k| !k.is_empty()),
+            text(),
+        ),
+        0..8,
+    );
     let body = proptest::option::of(proptest::collection::vec(any::<u8>(), 1..300));
-    (code, language, version, any::<i32>(), any::<i32>(), remark, ext, body).prop_map(
-        move |(code, language, version, opaque, flag, remark, ext, body)| RemotingCommand {
-            code,
-            language,
-            version,
-            opaque,
-            flag: RpcFlags(flag),
-            remark,
-            ext_fields: ext.into_iter().collect::<ExtFields>(),
-            body: body.map(Bytes::from),
-            serialize_type: st,
-        },
+    (
+        code,
+        language,
+        version,
+        any::<i32>(),
+        any::<i32>(),
+        remark,
+        ext,
+        body,
     )
+        .prop_map(
+            move |(code, language, version, opaque, flag, remark, ext, body)| RemotingCommand {
+                code,
+                language,
+                version,
+                opaque,
+                flag: RpcFlags(flag),
+                remark,
+                ext_fields: ext.into_iter().collect::<ExtFields>(),
+                body: body.map(Bytes::from),
+                serialize_type: st,
+            },
+        )
 }
 
 fn any_command() -> impl Strategy<Value = RemotingCommand> {
-    prop_oneof![command(SerializeType::ROCKETMQ), command(SerializeType::JSON)]
+    prop_oneof![
+        command(SerializeType::ROCKETMQ),
+        command(SerializeType::JSON)
+    ]
 }
 
 fn encode(cmd: &RemotingCommand) -> BytesMut {
@@ -142,13 +166,19 @@ fn a2_bad_frame_lengths_rejected_before_allocation() {
     for len in [0, 1, 2, 3, -1, i32::MIN] {
         let mut buf = BytesMut::new();
         buf.put_i32(len);
-        assert_eq!(frame::decode(&mut buf), Err(DecodeError::FrameTooSmall { len }));
+        assert_eq!(
+            frame::decode(&mut buf),
+            Err(DecodeError::FrameTooSmall { len })
+        );
     }
     for len in [16 * 1024 * 1024 - 3, i32::MAX] {
         let mut buf = BytesMut::with_capacity(4);
         buf.put_i32(len);
         let cap = buf.capacity();
-        assert!(matches!(frame::decode(&mut buf), Err(DecodeError::FrameTooLarge { .. })));
+        assert!(matches!(
+            frame::decode(&mut buf),
+            Err(DecodeError::FrameTooLarge { .. })
+        ));
         assert_eq!(buf.capacity(), cap);
         assert_eq!(buf.len(), 4);
     }
@@ -164,11 +194,20 @@ fn a3_header_length_checks() {
     let mut buf = prefix(100, 0x0100_0000 | 97);
     assert_eq!(
         frame::decode(&mut buf),
-        Err(DecodeError::HeaderLengthExceedsFrame { header: 97, available: 96 })
+        Err(DecodeError::HeaderLengthExceedsFrame {
+            header: 97,
+            available: 96
+        })
     );
-    let codec = FrameCodec::new(FrameLimits { max_frame: 1 << 20, max_header: 64 });
+    let codec = FrameCodec::new(FrameLimits {
+        max_frame: 1 << 20,
+        max_header: 64,
+    });
     let mut buf = prefix(1000, 0x0100_0000 | 65);
-    assert_eq!(codec.decode(&mut buf), Err(DecodeError::HeaderTooLarge { len: 65, max: 64 }));
+    assert_eq!(
+        codec.decode(&mut buf),
+        Err(DecodeError::HeaderTooLarge { len: 65, max: 64 })
+    );
 }
 
 /// A4: serialize-type bytes other than 0 and 1 are rejected.
@@ -176,7 +215,10 @@ fn a3_header_length_checks() {
 fn a4_unknown_serialize_type() {
     for st in 2u8..=255 {
         let mut buf = prefix(30, (u32::from(st) << 24) | 21);
-        assert_eq!(frame::decode(&mut buf), Err(DecodeError::UnsupportedSerializeType(st)));
+        assert_eq!(
+            frame::decode(&mut buf),
+            Err(DecodeError::UnsupportedSerializeType(st))
+        );
     }
 }
 
@@ -199,14 +241,35 @@ fn a5_binary_header_lengths() {
         Err(DecodeError::Binary(e)) => e,
         other => panic!("expected a binary header error, got {other:?}"),
     };
-    assert!(matches!(err(&[0, 1, 2]), BinaryHeaderError::Truncated { .. }));
-    assert!(matches!(err(&fixed(-5)), BinaryHeaderError::NegativeLength { field: "remark", .. }));
+    assert!(matches!(
+        err(&[0, 1, 2]),
+        BinaryHeaderError::Truncated { .. }
+    ));
+    assert!(matches!(
+        err(&fixed(-5)),
+        BinaryHeaderError::NegativeLength {
+            field: "remark",
+            ..
+        }
+    ));
     let mut h = fixed(50);
     h.extend_from_slice(b"short");
-    assert!(matches!(err(&h), BinaryHeaderError::Truncated { field: "remark", .. }));
+    assert!(matches!(
+        err(&h),
+        BinaryHeaderError::Truncated {
+            field: "remark",
+            ..
+        }
+    ));
     let mut h = fixed(0);
     h.extend_from_slice(&1000i32.to_be_bytes());
-    assert!(matches!(err(&h), BinaryHeaderError::Truncated { field: "ext fields", .. }));
+    assert!(matches!(
+        err(&h),
+        BinaryHeaderError::Truncated {
+            field: "ext fields",
+            ..
+        }
+    ));
     let mut h = fixed(0);
     h.extend_from_slice(&(-1i32).to_be_bytes());
     assert!(matches!(err(&h), BinaryHeaderError::NegativeLength { .. }));
@@ -223,7 +286,10 @@ fn a5_binary_header_lengths() {
         h.extend_from_slice(&entry);
         let e = err(&h);
         assert!(
-            matches!(e, BinaryHeaderError::Truncated { .. } | BinaryHeaderError::NegativeLength { .. }),
+            matches!(
+                e,
+                BinaryHeaderError::Truncated { .. } | BinaryHeaderError::NegativeLength { .. }
+            ),
             "{entry:?}: {e:?}"
         );
     }
@@ -274,7 +340,9 @@ fn a6_bad_json_headers() {
 /// A7: bytes from other protocols are rejected cleanly from their first 8 bytes.
 #[test]
 fn a7_non_rocketmq_bytes() {
-    let tls_client_hello = [0x16, 0x03, 0x01, 0x00, 0xa5, 0x01, 0x00, 0x00, 0xa1, 0x03, 0x03];
+    let tls_client_hello = [
+        0x16, 0x03, 0x01, 0x00, 0xa5, 0x01, 0x00, 0x00, 0xa1, 0x03, 0x03,
+    ];
     let tls_alert = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28, 0, 0];
     let cases: Vec<&[u8]> = vec![
         b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",

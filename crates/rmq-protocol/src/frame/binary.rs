@@ -56,7 +56,11 @@ impl<'a> Reader<'a> {
     }
 
     /// A length field followed by that many bytes; negative lengths are errors.
-    fn bytes_with_len(&mut self, len: i64, field: &'static str) -> Result<&'a [u8], BinaryHeaderError> {
+    fn bytes_with_len(
+        &mut self,
+        len: i64,
+        field: &'static str,
+    ) -> Result<&'a [u8], BinaryHeaderError> {
         if len < 0 {
             return Err(BinaryHeaderError::NegativeLength { field, len });
         }
@@ -91,7 +95,8 @@ pub(super) fn decode_header(header: &[u8]) -> Result<RemotingCommand, BinaryHead
     let remark_len = r.i32("remark length")?;
     let remark_bytes = r.bytes_with_len(i64::from(remark_len), "remark")?;
     // A broken remark must not hide the response code: decode it lossily.
-    let remark = (!remark_bytes.is_empty()).then(|| String::from_utf8_lossy(remark_bytes).into_owned());
+    let remark =
+        (!remark_bytes.is_empty()).then(|| String::from_utf8_lossy(remark_bytes).into_owned());
     let ext_len = r.i32("ext fields length")?;
     let ext_bytes = r.bytes_with_len(i64::from(ext_len), "ext fields")?;
     let ext_fields = decode_ext(ext_bytes)?;
@@ -131,7 +136,8 @@ fn decode_ext(buf: &[u8]) -> Result<ExtFields, BinaryHeaderError> {
 /// Appends the binary header of `cmd` to `dst`.
 pub(super) fn encode_header(cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<(), EncodeError> {
     let code = i16::try_from(cmd.code).map_err(|_| EncodeError::CodeOutOfRange(cmd.code))?;
-    let version = i16::try_from(cmd.version).map_err(|_| EncodeError::VersionOutOfRange(cmd.version))?;
+    let version =
+        i16::try_from(cmd.version).map_err(|_| EncodeError::VersionOutOfRange(cmd.version))?;
     let remark = cmd.remark.as_deref().unwrap_or("");
     let mut ext_len = 0usize;
     for (k, v) in cmd.ext_fields.iter() {

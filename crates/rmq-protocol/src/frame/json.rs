@@ -111,7 +111,8 @@ impl Visitor<'_> for ExtValueVisitor {
 
 /// Decodes a JSON header. The body is attached by the caller.
 pub(super) fn decode_header(header: &[u8]) -> Result<RemotingCommand, DecodeError> {
-    let h: JsonHeader<'_> = serde_json::from_slice(header).map_err(|e| DecodeError::Json(e.to_string()))?;
+    let h: JsonHeader<'_> =
+        serde_json::from_slice(header).map_err(|e| DecodeError::Json(e.to_string()))?;
     let language = match h.language.as_deref() {
         Some(name) => LanguageCode::from_json_name(name).unwrap_or(LanguageCode::OTHER),
         None => LanguageCode::OTHER,

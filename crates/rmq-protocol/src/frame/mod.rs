@@ -192,7 +192,10 @@ impl FrameCodec {
     /// Checks the 8-byte prefix of a frame. Returns `(frame_len_with_prefix,
     /// serialize_type, header_len)`, or `None` when fewer than 8 bytes (or 4, for
     /// the length check) are available.
-    fn check_prefix(&self, src: &[u8]) -> Result<Option<(usize, SerializeType, usize)>, DecodeError> {
+    fn check_prefix(
+        &self,
+        src: &[u8],
+    ) -> Result<Option<(usize, SerializeType, usize)>, DecodeError> {
         let Some(len_bytes) = src.get(..4) else {
             return Ok(None);
         };
@@ -272,7 +275,12 @@ impl FrameCodec {
         result
     }
 
-    fn encode_inner(&self, cmd: &RemotingCommand, dst: &mut BytesMut, start: usize) -> Result<(), EncodeError> {
+    fn encode_inner(
+        &self,
+        cmd: &RemotingCommand,
+        dst: &mut BytesMut,
+        start: usize,
+    ) -> Result<(), EncodeError> {
         let body_len = cmd.body.as_ref().map_or(0, |b| b.len());
         // Fail fast on a body that can never fit, before encoding the header.
         if body_len.saturating_add(8) > self.limits.max_frame {
@@ -326,7 +334,10 @@ pub fn encode(cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<(), EncodeErr
 
 /// Decodes only a header (no length prefix), for fuzzing and tests.
 #[doc(hidden)]
-pub fn decode_header_only(st: SerializeType, header: &[u8]) -> Result<RemotingCommand, DecodeError> {
+pub fn decode_header_only(
+    st: SerializeType,
+    header: &[u8],
+) -> Result<RemotingCommand, DecodeError> {
     if st == SerializeType::ROCKETMQ {
         binary::decode_header(header).map_err(DecodeError::Binary)
     } else {

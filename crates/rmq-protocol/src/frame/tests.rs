@@ -31,8 +31,10 @@ fn encoded(cmd: &RemotingCommand) -> Vec<u8> {
 
 #[test]
 fn vector_a_route_request_binary() {
-    let expected = hex("00 00 00 2D 01 00 00 29 00 69 0C 01 DF 00 00 00 01 00 00 00 00 \
-         00 00 00 00 00 00 00 14 00 05 74 6F 70 69 63 00 00 00 09 54 6F 70 69 63 54 65 73 74");
+    let expected = hex(
+        "00 00 00 2D 01 00 00 29 00 69 0C 01 DF 00 00 00 01 00 00 00 00 \
+         00 00 00 00 00 00 00 14 00 05 74 6F 70 69 63 00 00 00 09 54 6F 70 69 63 54 65 73 74",
+    );
     let cmd = route_request(SerializeType::ROCKETMQ);
     assert_eq!(encoded(&cmd), expected);
     let mut buf = BytesMut::from(&expected[..]);
@@ -80,7 +82,10 @@ fn vector_send_message_v2_binary() {
         ("f", "0"),
         ("g", "1700000000000"),
         ("h", "0"),
-        ("i", "WAIT\x01true\x02UNIQ_KEY\x01C0A8000130391B6D358605F5E1000001\x02"),
+        (
+            "i",
+            "WAIT\x01true\x02UNIQ_KEY\x01C0A8000130391B6D358605F5E1000001\x02",
+        ),
         ("j", "0"),
         ("k", "false"),
         ("m", "false"),
@@ -101,7 +106,8 @@ fn vector_send_message_v2_binary() {
 
 #[test]
 fn json_escapes_property_separators_like_java() {
-    let mut cmd = RemotingCommand::request(RequestCode::SEND_MESSAGE_V2).serialize_type(SerializeType::JSON);
+    let mut cmd =
+        RemotingCommand::request(RequestCode::SEND_MESSAGE_V2).serialize_type(SerializeType::JSON);
     cmd.ext_fields.insert("i", "TAGS\x01a\x02\"q\\\n");
     let bytes = encoded(&cmd);
     let text = std::str::from_utf8(&bytes[8..]).unwrap();
@@ -116,7 +122,15 @@ fn json_header_always_carries_required_fields() {
     let cmd = RemotingCommand::request(RequestCode::HEART_BEAT).serialize_type(SerializeType::JSON);
     let bytes = encoded(&cmd);
     let v: serde_json::Value = serde_json::from_slice(&bytes[8..]).unwrap();
-    for key in ["code", "extFields", "flag", "language", "opaque", "serializeTypeCurrentRPC", "version"] {
+    for key in [
+        "code",
+        "extFields",
+        "flag",
+        "language",
+        "opaque",
+        "serializeTypeCurrentRPC",
+        "version",
+    ] {
         assert!(v.get(key).is_some(), "missing {key}");
     }
     assert_eq!(v["language"], "RUST");
@@ -131,7 +145,10 @@ fn json_decode_is_lenient() {
     assert_eq!(cmd.flag, RpcFlags(1));
     assert_eq!(cmd.language, LanguageCode::RUST);
     assert_eq!(cmd.remark, None);
-    assert_eq!(cmd.ext_fields.iter().collect::<Vec<_>>(), vec![("a", "x"), ("q", "5"), ("b", "true")]);
+    assert_eq!(
+        cmd.ext_fields.iter().collect::<Vec<_>>(),
+        vec![("a", "x"), ("q", "5"), ("b", "true")]
+    );
 }
 
 #[test]
@@ -151,7 +168,10 @@ fn encoder_rejects_unrepresentable_without_partial_output() {
     let codec = FrameCodec::default();
     let mut buf = BytesMut::from(&b"keep"[..]);
     let cmd = RemotingCommand::request(RequestCode(200_050)); // POP_MESSAGE
-    assert_eq!(codec.encode(&cmd, &mut buf), Err(EncodeError::CodeOutOfRange(200_050)));
+    assert_eq!(
+        codec.encode(&cmd, &mut buf),
+        Err(EncodeError::CodeOutOfRange(200_050))
+    );
     assert_eq!(&buf[..], b"keep");
     // The same code is fine in JSON.
     codec
@@ -161,7 +181,10 @@ fn encoder_rejects_unrepresentable_without_partial_output() {
     let mut buf = BytesMut::from(&b"keep"[..]);
     let mut cmd = RemotingCommand::request(RequestCode(1));
     cmd.version = 40_000;
-    assert_eq!(codec.encode(&cmd, &mut buf), Err(EncodeError::VersionOutOfRange(40_000)));
+    assert_eq!(
+        codec.encode(&cmd, &mut buf),
+        Err(EncodeError::VersionOutOfRange(40_000))
+    );
     assert_eq!(&buf[..], b"keep");
 
     let small = FrameCodec::new(FrameLimits {
@@ -169,10 +192,17 @@ fn encoder_rejects_unrepresentable_without_partial_output() {
         max_header: 32,
     });
     let cmd = RemotingCommand::request(RequestCode(1)).body(vec![0u8; 100]);
-    assert!(matches!(small.encode(&cmd, &mut buf), Err(EncodeError::FrameTooLarge { .. })));
+    assert!(matches!(
+        small.encode(&cmd, &mut buf),
+        Err(EncodeError::FrameTooLarge { .. })
+    ));
     let mut cmd = RemotingCommand::request(RequestCode(1));
-    cmd.ext_fields.insert("key", "a value that makes the header longer than 32 bytes");
-    assert!(matches!(small.encode(&cmd, &mut buf), Err(EncodeError::HeaderTooLarge { .. })));
+    cmd.ext_fields
+        .insert("key", "a value that makes the header longer than 32 bytes");
+    assert!(matches!(
+        small.encode(&cmd, &mut buf),
+        Err(EncodeError::HeaderTooLarge { .. })
+    ));
     // The body alone fits, header plus body do not.
     let roomy_header = FrameCodec::new(FrameLimits {
         max_frame: 64,
@@ -188,7 +218,10 @@ fn encoder_rejects_unrepresentable_without_partial_output() {
 
     let mut cmd = RemotingCommand::request(RequestCode(1));
     cmd.ext_fields.insert("k".repeat(40_000), "v");
-    assert_eq!(codec.encode(&cmd, &mut buf), Err(EncodeError::KeyTooLong { len: 40_000 }));
+    assert_eq!(
+        codec.encode(&cmd, &mut buf),
+        Err(EncodeError::KeyTooLong { len: 40_000 })
+    );
     assert_eq!(&buf[..], b"keep");
 }
 
@@ -202,11 +235,17 @@ fn frame_at_exact_limit_is_accepted_one_more_is_rejected() {
         max_header: 1024,
     });
     let mut buf = BytesMut::new();
-    codec.encode(&cmd.clone().body(vec![1u8; 10]), &mut buf).unwrap();
+    codec
+        .encode(&cmd.clone().body(vec![1u8; 10]), &mut buf)
+        .unwrap();
     assert_eq!(buf.len(), limit);
     assert!(codec.decode(&mut buf).unwrap().is_some());
     let mut buf = BytesMut::new();
-    assert!(codec.encode(&cmd.clone().body(vec![1u8; 11]), &mut buf).is_err());
+    assert!(
+        codec
+            .encode(&cmd.clone().body(vec![1u8; 11]), &mut buf)
+            .is_err()
+    );
     FrameCodec::default()
         .encode(&cmd.body(vec![1u8; 11]), &mut buf)
         .unwrap();
