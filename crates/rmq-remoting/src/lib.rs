@@ -1,6 +1,40 @@
-//! `rmq-remoting` — **not implemented yet.**
+//! `rmq-remoting`: the multiplexed transport of the RocketMQ remoting protocol.
 //!
-//! The multiplexed transport for the RocketMQ remoting protocol: one driver task per connection, opaque-matched request/response, server-initiated requests, a connection pool, RPC hooks (ACL signing) and TLS. Reusable by any RocketMQ tool.
+//! One [`Connection`] is one socket owned by a driver task: callers submit requests
+//! through a cloneable handle; the driver assigns per-connection opaque ids, coalesces
+//! queued frames into few writes, matches responses by opaque, enforces every
+//! request's deadline, dispatches server-initiated requests to a
+//! [`RequestHandler`], and resolves every waiter on every exit path. Failures say
+//! whether the request may have been delivered ([`Delivery`]).
 //!
-//! See `docs/architecture.md` in the repository for its place in the layering and
-//! the dependencies it may use.
+//! A [`Pool`] keeps one connection per address (single-flight connect, reconnect
+//! backoff, idle close, in-flight bounds, half-open detection), runs [`RpcHook`]s,
+//! handles GO_AWAY, and implements [`Invoke`], the narrow trait the route client and
+//! the producer are written against. [`Connector`]s choose the byte stream: TCP,
+//! in-memory ([`MemoryNetwork`]) or an address map for fault proxies.
+//!
+//! This crate is reusable by any RocketMQ tool; it knows nothing about producers.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod acl;
+pub mod codec;
+mod connection;
+pub mod connector;
+pub mod error;
+pub mod handler;
+pub mod hook;
+pub mod invoke;
+mod pool;
+pub mod stats;
+#[cfg(feature = "tls")]
+pub mod tls;
+
+pub use codec::RemotingCodec;
+pub use connection::{Connection, ConnectionConfig};
+pub use connector::{AddressMap, BoxStream, Connector, MemoryListener, MemoryNetwork, TcpConnector};
+pub use error::{Delivery, RemotingError};
+pub use handler::RequestHandler;
+pub use hook::{HookError, RpcHook};
+pub use invoke::{BoxFuture, Invoke};
+pub use pool::{Pool, PoolConfig};
+pub use stats::{ConnectionStats, PoolStats};

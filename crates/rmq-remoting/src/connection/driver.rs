@@ -1,0 +1,496 @@
+//! The driver task: exclusive owner of the socket, the opaque counter and the
+//! pending table.
+//!
+//! One `select!` loop reads frames, writes the coalesced write buffer, takes new
+//! requests (only while the write buffer is below its soft limit, so a slow peer
+//! back-pressures callers through their admission permits), and sweeps deadlines.
+//! On exit every waiter is resolved: pending requests whose frame was fully
+//! written fail as `Indeterminate`, the rest as `NotSent`.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use rmq_protocol::frame::FrameCodec;
+use rmq_protocol::{RemotingCommand, ResponseCode, RpcFlags};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::time::Instant;
+use tracing::{debug, trace};
+
+use super::envelope::{DoneTx, Envelope, Kind, Reply, ReplyTx};
+use super::{ConnectionConfig, Handlers, State};
+use crate::connector::BoxStream;
+use crate::error::RemotingError;
+use crate::stats::Counters;
+
+struct Pending {
+    reply: ReplyTx,
+    request: RemotingCommand,
+    deadline: Instant,
+    started: Instant,
+    /// Offset in the byte stream at which this frame ends.
+    end: u64,
+}
+
+struct Oneway {
+    done: DoneTx,
+    deadline: Instant,
+    started: Instant,
+    end: u64,
+}
+
+pub(super) struct Driver {
+    addr: String,
+    reader: ReadHalf<BoxStream>,
+    writer: WriteHalf<BoxStream>,
+    rx: mpsc::UnboundedReceiver<Envelope>,
+    responses_tx: mpsc::WeakUnboundedSender<Envelope>,
+    config: ConnectionConfig,
+    codec: FrameCodec,
+    state: Arc<State>,
+    handlers: Arc<Handlers>,
+    counters: Arc<Counters>,
+    read_buf: BytesMut,
+    write_buf: BytesMut,
+    /// Bytes appended to the write buffer since the connection opened.
+    encoded: u64,
+    /// Bytes handed to the socket since the connection opened.
+    written: u64,
+    next_opaque: i32,
+    pending: HashMap<i32, Pending>,
+    deadlines: BinaryHeap<Reverse<(Instant, i32)>>,
+    oneways: VecDeque<Oneway>,
+    rooms: VecDeque<(u64, OwnedSemaphorePermit)>,
+    consecutive_timeouts: u32,
+    last_activity: Instant,
+    inbox_open: bool,
+}
+
+impl Driver {
+    pub(super) fn new(
+        stream: BoxStream,
+        rx: mpsc::UnboundedReceiver<Envelope>,
+        responses_tx: mpsc::WeakUnboundedSender<Envelope>,
+        config: ConnectionConfig,
+        state: Arc<State>,
+        handlers: Arc<Handlers>,
+        counters: Arc<Counters>,
+    ) -> Self {
+        let (reader, writer) = tokio::io::split(stream);
+        Self {
+            addr: state.addr.clone(),
+            reader,
+            writer,
+            rx,
+            responses_tx,
+            codec: FrameCodec::new(config.frame_limits),
+            config,
+            state,
+            handlers,
+            counters,
+            read_buf: BytesMut::with_capacity(16 * 1024),
+            write_buf: BytesMut::with_capacity(16 * 1024),
+            encoded: 0,
+            written: 0,
+            next_opaque: 1,
+            pending: HashMap::new(),
+            deadlines: BinaryHeap::new(),
+            oneways: VecDeque::new(),
+            rooms: VecDeque::new(),
+            consecutive_timeouts: 0,
+            last_activity: Instant::now(),
+            inbox_open: true,
+        }
+    }
+
+    pub(super) async fn run(mut self) {
+        debug!("connection open");
+        let reason = self.event_loop().await;
+        self.shutdown(reason).await;
+    }
+
+    fn idle(&self) -> bool {
+        self.pending.is_empty() && self.oneways.is_empty() && self.write_buf.is_empty()
+    }
+
+    fn next_wake(&self) -> Instant {
+        let far = Instant::now() + Duration::from_secs(3600);
+        let mut wake = if self.idle() {
+            self.last_activity + self.config.idle_timeout
+        } else {
+            far
+        };
+        if let Some(Reverse((deadline, _))) = self.deadlines.peek() {
+            wake = wake.min(*deadline);
+        }
+        for o in &self.oneways {
+            wake = wake.min(o.deadline);
+        }
+        wake
+    }
+
+    async fn event_loop(&mut self) -> String {
+        let mut batch = Vec::with_capacity(64);
+        loop {
+            if !self.inbox_open && self.idle() {
+                return "all handles dropped".to_owned();
+            }
+            if self.state.draining.load(Ordering::Acquire) && self.idle() {
+                return "draining (GO_AWAY or closed by owner) and nothing in flight".to_owned();
+            }
+            if self.read_buf.capacity() - self.read_buf.len() < 4096 {
+                self.read_buf.reserve(16 * 1024);
+            }
+            let wake = self.next_wake();
+            let can_take =
+                self.inbox_open && self.write_buf.len() < self.config.write_buffer_soft_limit;
+            tokio::select! {
+                biased;
+                _ = self.state.close_now.notified() => return "closed by owner".to_owned(),
+                read = self.reader.read_buf(&mut self.read_buf) => match read {
+                    Ok(0) => return "peer closed the connection".to_owned(),
+                    Ok(n) => {
+                        Counters::add(&self.counters.bytes_in, n as u64);
+                        self.last_activity = Instant::now();
+                        if let Err(e) = self.read_frames() {
+                            return format!("protocol error: {e}");
+                        }
+                    }
+                    Err(e) => return format!("read failed: {e}"),
+                },
+                wrote = self.writer.write_buf(&mut self.write_buf), if !self.write_buf.is_empty() => match wrote {
+                    Ok(0) => return "write returned 0 bytes".to_owned(),
+                    Ok(n) => {
+                        self.on_written(n);
+                        if self.write_buf.is_empty()
+                            && let Err(e) = self.writer.flush().await
+                        {
+                            return format!("flush failed: {e}");
+                        }
+                    }
+                    Err(e) => return format!("write failed: {e}"),
+                },
+                n = self.rx.recv_many(&mut batch, 64), if can_take => {
+                    if n == 0 {
+                        self.inbox_open = false;
+                    }
+                    for envelope in batch.drain(..) {
+                        self.enqueue(envelope);
+                    }
+                },
+                _ = tokio::time::sleep_until(wake) => {
+                    let now = Instant::now();
+                    self.sweep(now);
+                    if self.consecutive_timeouts >= self.config.max_consecutive_timeouts.max(1) {
+                        return format!("{} consecutive requests timed out (half-open connection?)", self.consecutive_timeouts);
+                    }
+                    if self.idle() && now >= self.last_activity + self.config.idle_timeout {
+                        return format!("idle for {:?}", self.config.idle_timeout);
+                    }
+                },
+            }
+        }
+    }
+
+    fn update_pending_len(&self) {
+        self.state
+            .pending_len
+            .store(self.pending.len(), Ordering::Relaxed);
+    }
+
+    fn take_opaque(&mut self) -> i32 {
+        loop {
+            let opaque = self.next_opaque;
+            self.next_opaque = self.next_opaque.wrapping_add(1);
+            if !self.pending.contains_key(&opaque) {
+                return opaque;
+            }
+        }
+    }
+
+    /// Encodes `cmd` at the end of the write buffer; returns the stream offset at
+    /// which it ends.
+    fn encode(&mut self, cmd: &RemotingCommand) -> Result<u64, RemotingError> {
+        let before = self.write_buf.len();
+        self.codec
+            .encode(cmd, &mut self.write_buf)
+            .map_err(|source| RemotingError::Encode {
+                addr: self.addr.clone(),
+                source,
+            })?;
+        let len = (self.write_buf.len() - before) as u64;
+        self.encoded += len;
+        Counters::add(&self.counters.frames_written, 1);
+        self.last_activity = Instant::now();
+        Ok(self.encoded)
+    }
+
+    fn enqueue(&mut self, mut envelope: Envelope) {
+        let Some(mut cmd) = envelope.cmd.take() else {
+            return;
+        };
+        let room = envelope.room.take();
+        match &mut envelope.kind {
+            Kind::Request {
+                reply,
+                deadline,
+                started,
+            } => {
+                let Some(tx) = reply.take() else { return };
+                if tx.is_closed() {
+                    return; // the caller gave up before we took it: nothing was sent
+                }
+                if Instant::now() >= *deadline {
+                    let _ = tx.send(Err(self.timeout(*started, false)));
+                    return;
+                }
+                cmd.opaque = self.take_opaque();
+                cmd.flag = RpcFlags(cmd.flag.0 & !(RpcFlags::RESPONSE | RpcFlags::ONEWAY));
+                match self.encode(&cmd) {
+                    Ok(end) => {
+                        Counters::add(&self.counters.requests, 1);
+                        trace!(opaque = cmd.opaque, code = cmd.code, "request queued");
+                        self.deadlines.push(Reverse((*deadline, cmd.opaque)));
+                        self.pending.insert(
+                            cmd.opaque,
+                            Pending {
+                                reply: tx,
+                                request: cmd,
+                                deadline: *deadline,
+                                started: *started,
+                                end,
+                            },
+                        );
+                        self.update_pending_len();
+                        if let Some(room) = room {
+                            self.rooms.push_back((end, room));
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                    }
+                }
+            }
+            Kind::Oneway {
+                done,
+                deadline,
+                started,
+            } => {
+                let Some(tx) = done.take() else { return };
+                if Instant::now() >= *deadline {
+                    let _ = tx.send(Err(self.timeout(*started, false)));
+                    return;
+                }
+                cmd.opaque = self.take_opaque();
+                cmd.flag = RpcFlags((cmd.flag.0 | RpcFlags::ONEWAY) & !RpcFlags::RESPONSE);
+                match self.encode(&cmd) {
+                    Ok(end) => {
+                        Counters::add(&self.counters.requests, 1);
+                        self.oneways.push_back(Oneway {
+                            done: tx,
+                            deadline: *deadline,
+                            started: *started,
+                            end,
+                        });
+                        if let Some(room) = room {
+                            self.rooms.push_back((end, room));
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                    }
+                }
+            }
+            Kind::Response => {
+                if let Err(e) = self.encode(&cmd) {
+                    debug!(error = %e, "could not encode a response to a server request");
+                }
+            }
+        }
+    }
+
+    fn on_written(&mut self, n: usize) {
+        self.written += n as u64;
+        self.last_activity = Instant::now();
+        Counters::add(&self.counters.bytes_out, n as u64);
+        Counters::add(&self.counters.writes, 1);
+        while self
+            .rooms
+            .front()
+            .is_some_and(|(end, _)| *end <= self.written)
+        {
+            self.rooms.pop_front();
+        }
+        while self.oneways.front().is_some_and(|o| o.end <= self.written) {
+            if let Some(o) = self.oneways.pop_front() {
+                let _ = o.done.send(Ok(()));
+            }
+        }
+    }
+
+    fn timeout(&self, started: Instant, written: bool) -> RemotingError {
+        RemotingError::Timeout {
+            addr: self.addr.clone(),
+            elapsed: started.elapsed(),
+            written,
+        }
+    }
+
+    fn sweep(&mut self, now: Instant) {
+        while let Some(Reverse((deadline, opaque))) = self.deadlines.peek().copied() {
+            if deadline > now {
+                break;
+            }
+            self.deadlines.pop();
+            if self
+                .pending
+                .get(&opaque)
+                .is_some_and(|p| p.deadline == deadline)
+                && let Some(p) = self.pending.remove(&opaque)
+            {
+                // Encoded frames are (or will be) written: the peer may process them.
+                let _ = p.reply.send(Err(self.timeout(p.started, true)));
+                self.consecutive_timeouts += 1;
+                Counters::add(&self.counters.timeouts, 1);
+                debug!(opaque, "request timed out");
+            }
+        }
+        let mut i = 0;
+        while i < self.oneways.len() {
+            if self.oneways[i].deadline <= now {
+                if let Some(o) = self.oneways.remove(i) {
+                    let _ = o.done.send(Err(self.timeout(o.started, true)));
+                }
+            } else {
+                i += 1;
+            }
+        }
+        // Drop stale heap entries (answered requests) when they dominate.
+        if self.deadlines.len() > 2 * self.pending.len() + 1024 {
+            self.deadlines = self
+                .pending
+                .iter()
+                .map(|(o, p)| Reverse((p.deadline, *o)))
+                .collect();
+        }
+        self.update_pending_len();
+    }
+
+    fn read_frames(&mut self) -> Result<(), rmq_protocol::frame::DecodeError> {
+        while let Some(cmd) = self.codec.decode(&mut self.read_buf)? {
+            self.consecutive_timeouts = 0;
+            if cmd.is_response() {
+                self.on_response(cmd);
+            } else {
+                self.on_server_request(cmd);
+            }
+        }
+        Ok(())
+    }
+
+    fn on_response(&mut self, response: RemotingCommand) {
+        if response.response_code() == ResponseCode::GO_AWAY {
+            Counters::add(&self.counters.go_aways, 1);
+            self.state.draining.store(true, Ordering::Release);
+            debug!("peer sent GO_AWAY; draining");
+        }
+        match self.pending.remove(&response.opaque) {
+            Some(p) => {
+                Counters::add(&self.counters.responses, 1);
+                let _ = p.reply.send(Ok(Reply {
+                    response,
+                    request: p.request,
+                }));
+                self.update_pending_len();
+            }
+            None => {
+                Counters::add(&self.counters.late_replies, 1);
+                debug!(
+                    opaque = response.opaque,
+                    code = response.code,
+                    "late or unknown response dropped"
+                );
+            }
+        }
+    }
+
+    fn on_server_request(&mut self, request: RemotingCommand) {
+        Counters::add(&self.counters.server_requests, 1);
+        let oneway = request.is_oneway();
+        let opaque = request.opaque;
+        let serialize_type = request.serialize_type;
+        match self.handlers.get(request.code) {
+            Some(handler) => {
+                let responses = self.responses_tx.clone();
+                let addr = self.addr.clone();
+                tokio::spawn(async move {
+                    let response = handler.handle(addr, request).await;
+                    if oneway {
+                        return;
+                    }
+                    let mut response = response.unwrap_or_else(|| {
+                        RemotingCommand::request(rmq_protocol::RequestCode(
+                            ResponseCode::SYSTEM_ERROR.0,
+                        ))
+                        .remark("request handler produced no response")
+                    });
+                    response.opaque = opaque;
+                    response.flag = RpcFlags(RpcFlags::RESPONSE);
+                    response.serialize_type = serialize_type;
+                    if let Some(tx) = responses.upgrade() {
+                        let _ = tx.send(Envelope::response(response));
+                    }
+                });
+            }
+            None if oneway => debug!(
+                code = request.code,
+                "unhandled one-way request from server ignored"
+            ),
+            None => {
+                debug!(code = request.code, "unsupported request from server");
+                let response = RemotingCommand::response_to(
+                    &request,
+                    ResponseCode::REQUEST_CODE_NOT_SUPPORTED,
+                )
+                .remark(format!(" request type {} not supported", request.code));
+                if let Err(e) = self.encode(&response) {
+                    debug!(error = %e, "could not encode REQUEST_CODE_NOT_SUPPORTED");
+                }
+            }
+        }
+    }
+
+    async fn shutdown(mut self, reason: String) {
+        debug!(%reason, "connection closing");
+        self.state.closed.store(true, Ordering::Release);
+        self.state.draining.store(true, Ordering::Release);
+        if let Ok(mut r) = self.state.close_reason.write() {
+            *r = Some(reason.clone());
+        }
+        Counters::add(&self.counters.closed, 1);
+        for (_, p) in self.pending.drain() {
+            let written = p.end <= self.written;
+            let _ = p.reply.send(Err(RemotingError::ConnectionClosed {
+                addr: self.addr.clone(),
+                reason: reason.clone(),
+                written,
+            }));
+        }
+        for o in self.oneways.drain(..) {
+            let _ = o.done.send(Err(RemotingError::ConnectionClosed {
+                addr: self.addr.clone(),
+                reason: reason.clone(),
+                written: false,
+            }));
+        }
+        self.state.pending_len.store(0, Ordering::Relaxed);
+        // Queued envelopes answer NotSent from their Drop.
+        self.rx.close();
+        while self.rx.try_recv().is_ok() {}
+        let _ = tokio::time::timeout(Duration::from_millis(100), self.writer.shutdown()).await;
+    }
+}

@@ -1,0 +1,368 @@
+//! One connection: a cloneable [`Connection`] handle and the driver task that owns
+//! the socket (see `driver.rs`).
+//!
+//! Every request is resolved exactly once, on every path: by its response, by the
+//! driver's deadline sweep, by the connection closing, or — for a request that never
+//! reached the driver — by the envelope's `Drop` (hyper's trick), which answers
+//! `NotSent`.
+
+mod driver;
+mod envelope;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use rmq_protocol::RemotingCommand;
+use rmq_protocol::frame::FrameLimits;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::connector::BoxStream;
+use crate::error::RemotingError;
+use crate::handler::RequestHandler;
+use crate::stats::{ConnectionStats, Counters};
+
+pub(crate) use envelope::Reply;
+use envelope::{Envelope, Kind};
+
+/// Settings of one connection.
+#[derive(Clone, Debug)]
+pub struct ConnectionConfig {
+    /// Frame and header size limits for both directions.
+    pub frame_limits: FrameLimits,
+    /// Requests that may wait for a response at once; a caller waits for room up to
+    /// its deadline. Java allows 65 535 per client; 4 096 per connection bounds memory.
+    pub max_in_flight: usize,
+    /// Bytes of requests encoded but not yet written that may be queued; a caller
+    /// waits for room up to its deadline.
+    pub max_queued_bytes: usize,
+    /// Close the connection after this long without traffic and with nothing in
+    /// flight (Java: 120 s).
+    pub idle_timeout: Duration,
+    /// Close the connection after this many requests in a row timed out without any
+    /// response arriving (half-open detection).
+    pub max_consecutive_timeouts: u32,
+    /// The writer stops taking new requests while this many bytes wait to be written.
+    pub write_buffer_soft_limit: usize,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        Self {
+            frame_limits: FrameLimits::default(),
+            max_in_flight: 4096,
+            max_queued_bytes: 64 * 1024 * 1024,
+            idle_timeout: Duration::from_secs(120),
+            max_consecutive_timeouts: 3,
+            write_buffer_soft_limit: 256 * 1024,
+        }
+    }
+}
+
+/// Handlers for server-initiated requests, by request code.
+#[derive(Debug, Default)]
+pub(crate) struct Handlers {
+    by_code: RwLock<HashMap<i32, Arc<dyn RequestHandler>>>,
+}
+
+impl Handlers {
+    pub(crate) fn register(&self, handler: Arc<dyn RequestHandler>) {
+        let mut map = self.by_code.write().unwrap_or_else(|e| e.into_inner());
+        for code in handler.codes() {
+            map.insert(code.0, handler.clone());
+        }
+    }
+
+    pub(crate) fn get(&self, code: i32) -> Option<Arc<dyn RequestHandler>> {
+        let map = self.by_code.read().unwrap_or_else(|e| e.into_inner());
+        map.get(&code).cloned()
+    }
+}
+
+/// State the driver publishes and the handles read.
+#[derive(Debug)]
+struct State {
+    addr: String,
+    closed: AtomicBool,
+    draining: AtomicBool,
+    pending_len: AtomicUsize,
+    close_reason: RwLock<Option<String>>,
+    close_now: Notify,
+}
+
+/// What the handles share. Dropping the last handle drops `tx`, which tells the
+/// driver to finish what is in flight and close.
+#[derive(Debug)]
+struct Shared {
+    addr: String,
+    tx: mpsc::UnboundedSender<Envelope>,
+    in_flight: Arc<Semaphore>,
+    queued_bytes: Arc<Semaphore>,
+    max_queued_bytes: usize,
+    state: Arc<State>,
+}
+
+/// A handle to one multiplexed connection. Cheap to clone. The connection closes
+/// when every handle is dropped, when [`close`](Self::close) is called, or on any
+/// transport failure.
+#[derive(Clone, Debug)]
+pub struct Connection {
+    shared: Arc<Shared>,
+}
+
+impl Connection {
+    /// Spawns the driver for `stream` on the current tokio runtime.
+    pub fn spawn(stream: BoxStream, addr: impl Into<String>, config: ConnectionConfig) -> Self {
+        Self::spawn_with(stream, addr.into(), config, Arc::default(), Arc::default())
+    }
+
+    pub(crate) fn spawn_with(
+        stream: BoxStream,
+        addr: String,
+        config: ConnectionConfig,
+        handlers: Arc<Handlers>,
+        counters: Arc<Counters>,
+    ) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let max_queued_bytes = config.max_queued_bytes.clamp(1, Semaphore::MAX_PERMITS);
+        let state = Arc::new(State {
+            addr: addr.clone(),
+            closed: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+            pending_len: AtomicUsize::new(0),
+            close_reason: RwLock::new(None),
+            close_now: Notify::new(),
+        });
+        let responses_tx = tx.downgrade();
+        let shared = Arc::new(Shared {
+            addr: addr.clone(),
+            tx,
+            in_flight: Arc::new(Semaphore::new(
+                config.max_in_flight.clamp(1, Semaphore::MAX_PERMITS),
+            )),
+            queued_bytes: Arc::new(Semaphore::new(max_queued_bytes)),
+            max_queued_bytes,
+            state: state.clone(),
+        });
+        let span = tracing::debug_span!("rmq.conn", addr = %addr);
+        let driver =
+            driver::Driver::new(stream, rx, responses_tx, config, state, handlers, counters);
+        tokio::spawn(driver.run().instrument(span));
+        Self { shared }
+    }
+
+    /// The peer address.
+    pub fn addr(&self) -> &str {
+        &self.shared.addr
+    }
+
+    /// Whether the connection has closed (it never reopens).
+    pub fn is_closed(&self) -> bool {
+        self.shared.state.closed.load(Ordering::Acquire)
+    }
+
+    /// Whether new requests should go to a fresh connection: closed, or the peer
+    /// said GO_AWAY.
+    pub fn is_unusable(&self) -> bool {
+        self.is_closed() || self.shared.state.draining.load(Ordering::Acquire)
+    }
+
+    /// Requests waiting for a response.
+    pub fn in_flight(&self) -> usize {
+        self.shared.state.pending_len.load(Ordering::Relaxed)
+    }
+
+    /// Closes the connection: every waiter fails at once.
+    pub fn close(&self) {
+        self.shared.state.draining.store(true, Ordering::Release);
+        self.shared.state.close_now.notify_one();
+    }
+
+    pub(crate) fn mark_draining(&self) {
+        self.shared.state.draining.store(true, Ordering::Release);
+    }
+
+    /// A snapshot for stats.
+    pub fn stats(&self) -> ConnectionStats {
+        ConnectionStats {
+            addr: self.shared.addr.clone(),
+            in_flight: self.in_flight(),
+            closed: self.is_closed(),
+        }
+    }
+
+    fn closed_error(&self) -> RemotingError {
+        let reason = self
+            .shared
+            .state
+            .close_reason
+            .read()
+            .ok()
+            .and_then(|r| r.clone())
+            .unwrap_or_else(|| "closed".to_owned());
+        RemotingError::ConnectionClosed {
+            addr: self.shared.addr.clone(),
+            reason,
+            written: false,
+        }
+    }
+
+    /// Waits for an in-flight slot and for room for `bytes` queued bytes.
+    async fn admit(
+        &self,
+        bytes: usize,
+        deadline: Instant,
+        started: Instant,
+    ) -> Result<(OwnedSemaphorePermit, OwnedSemaphorePermit), RemotingError> {
+        let timeout = || RemotingError::Timeout {
+            addr: self.shared.addr.clone(),
+            elapsed: started.elapsed(),
+            written: false,
+        };
+        let want = u32::try_from(bytes.clamp(1, self.shared.max_queued_bytes)).unwrap_or(u32::MAX);
+        let admit = async {
+            let slot = self.shared.in_flight.clone().acquire_owned().await;
+            let room = self
+                .shared
+                .queued_bytes
+                .clone()
+                .acquire_many_owned(want)
+                .await;
+            (slot, room)
+        };
+        match tokio::time::timeout_at(deadline, admit).await {
+            Ok((Ok(slot), Ok(room))) => Ok((slot, room)),
+            Ok(_) => Err(self.closed_error()),
+            Err(_) => Err(timeout()),
+        }
+    }
+
+    /// Sends `request` and waits for its response until `deadline`.
+    pub async fn invoke(
+        &self,
+        request: RemotingCommand,
+        deadline: Instant,
+    ) -> Result<RemotingCommand, RemotingError> {
+        self.invoke_returning(request, deadline)
+            .await
+            .map(|r| r.response)
+    }
+
+    /// Like [`invoke`](Self::invoke), also handing the request back with the response
+    /// (for hooks and GO_AWAY retries, without cloning it).
+    pub(crate) async fn invoke_returning(
+        &self,
+        request: RemotingCommand,
+        deadline: Instant,
+    ) -> Result<Reply, RemotingError> {
+        let started = Instant::now();
+        if self.is_closed() {
+            return Err(self.closed_error());
+        }
+        let (slot, room) = self
+            .admit(estimate_len(&request), deadline, started)
+            .await?;
+        let (tx, rx) = oneshot::channel();
+        let envelope = Envelope::new(
+            request,
+            Kind::Request {
+                reply: Some(tx),
+                deadline,
+                started,
+            },
+            room,
+        );
+        // If the driver is gone, the envelope's Drop answers NotSent through `rx`.
+        let _ = self.shared.tx.send(envelope);
+        // The driver enforces the deadline; the extra second only guards against a
+        // stalled driver task.
+        let result = match tokio::time::timeout_at(deadline + Duration::from_secs(1), rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(RemotingError::ConnectionClosed {
+                addr: self.shared.addr.clone(),
+                reason: "connection driver ended unexpectedly".to_owned(),
+                written: true,
+            }),
+            Err(_) => Err(RemotingError::Timeout {
+                addr: self.shared.addr.clone(),
+                elapsed: started.elapsed(),
+                written: true,
+            }),
+        };
+        drop(slot);
+        result.map_err(|e| self.with_addr(e))
+    }
+
+    /// Errors raised where the address is unknown (an envelope's `Drop`) get ours.
+    fn with_addr(&self, e: RemotingError) -> RemotingError {
+        match e {
+            RemotingError::ConnectionClosed {
+                addr,
+                reason,
+                written,
+            } if addr.is_empty() => RemotingError::ConnectionClosed {
+                addr: self.shared.addr.clone(),
+                reason,
+                written,
+            },
+            other => other,
+        }
+    }
+
+    /// Sends a one-way request; resolves once its bytes were written to the socket.
+    pub async fn invoke_oneway(
+        &self,
+        request: RemotingCommand,
+        deadline: Instant,
+    ) -> Result<(), RemotingError> {
+        let started = Instant::now();
+        if self.is_closed() {
+            return Err(self.closed_error());
+        }
+        let (slot, room) = self
+            .admit(estimate_len(&request), deadline, started)
+            .await?;
+        drop(slot);
+        let (tx, rx) = oneshot::channel();
+        let envelope = Envelope::new(
+            request,
+            Kind::Oneway {
+                done: Some(tx),
+                deadline,
+                started,
+            },
+            room,
+        );
+        let _ = self.shared.tx.send(envelope);
+        match tokio::time::timeout_at(deadline + Duration::from_secs(1), rx).await {
+            Ok(Ok(result)) => result.map_err(|e| self.with_addr(e)),
+            Ok(Err(_)) => Err(RemotingError::ConnectionClosed {
+                addr: self.shared.addr.clone(),
+                reason: "connection driver ended unexpectedly".to_owned(),
+                written: true,
+            }),
+            Err(_) => Err(RemotingError::Timeout {
+                addr: self.shared.addr.clone(),
+                elapsed: started.elapsed(),
+                written: true,
+            }),
+        }
+    }
+}
+
+/// An upper estimate of a request's encoded size, for queued-bytes accounting.
+fn estimate_len(cmd: &RemotingCommand) -> usize {
+    let fields: usize = cmd
+        .ext_fields
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + 16)
+        .sum();
+    let remark = cmd.remark.as_ref().map_or(0, String::len);
+    8 + 160 + fields + remark + cmd.body.as_ref().map_or(0, |b| b.len())
+}
+
+#[cfg(test)]
+mod tests;
