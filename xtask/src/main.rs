@@ -1,1 +1,68 @@
-fn main() {}
+//! Project automation for the rmq workspace, run as `cargo xtask <command>`
+//! (see `cargo xtask help`). Arguments are parsed by hand to keep this crate
+//! quick to build; bad arguments print usage and exit with status 2.
+
+mod cluster;
+mod examples;
+mod fuzz;
+mod install;
+mod layering;
+mod test;
+mod util;
+
+use std::process::ExitCode;
+
+use util::UsageError;
+
+/// Usage text of `cargo xtask` itself.
+const USAGE: &str = "\
+usage: cargo xtask <command> [arguments]
+
+commands:
+  test [--quick] [--stage NAME]...     the CI stages (what .ci/run runs); see `cargo xtask test --help`
+  cluster ...                          a real RocketMQ cluster on loopback
+  fuzz --target T|all --duration D [--jobs N]
+                                       libFuzzer runs with cargo +nightly fuzz (not part of CI)
+  fuzz --list                          the fuzz targets
+  help                                 this text
+
+planned: demo, bench";
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let command = args.next();
+    let rest: Vec<String> = args.collect();
+    let wants_help = rest.iter().any(|a| a == "-h" || a == "--help");
+    let result = match command.as_deref() {
+        None => Err(UsageError::new(USAGE, "no command given").into()),
+        Some("help" | "-h" | "--help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some("test") if wants_help => {
+            println!("{}", test::USAGE);
+            Ok(())
+        }
+        Some("fuzz") if wants_help => {
+            println!("{}", fuzz::USAGE);
+            Ok(())
+        }
+        Some("test") => test::cli(rest),
+        Some("fuzz") => fuzz::cli(rest),
+        Some("cluster") => cluster::cli(rest),
+        Some(other) => Err(UsageError::new(USAGE, format!("unknown command `{other}`")).into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => match e.downcast_ref::<UsageError>() {
+            Some(usage) => {
+                eprintln!("error: {}\n\n{}", usage.message, usage.usage);
+                ExitCode::from(2)
+            }
+            None => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}

@@ -1,0 +1,28 @@
+//! `rmq-testkit`: test support for `rmq` and for code built on it.
+//!
+//! Today this crate holds the **real-cluster support** ([`real_cluster`](mod@real_cluster)): integration
+//! tests that need a real RocketMQ name server and brokers find them through environment
+//! variables set by `cargo xtask test --stage cluster`, and skip (or, in CI, fail) when none
+//! is configured. A scriptable **fake cluster** (an in-process name server and brokers whose
+//! answers and faults a test scripts) comes later.
+//!
+//! ```no_run
+//! use rmq_testkit::real_cluster::{real_cluster, unique_topic};
+//!
+//! #[test]
+//! fn real_cluster_send_something() {
+//!     let Some(cluster) = real_cluster() else { return }; // skipped: no cluster configured
+//!     let topic = unique_topic("send_something");
+//!     // ... connect to cluster.namesrv, create `topic`, send, read back ...
+//!     # let _ = (cluster, topic);
+//! }
+//! ```
+//!
+//! Naming rule: `cargo xtask test --stage cluster` runs every test whose name contains
+//! `real_cluster`, once with each header type. The name is the test's path inside its
+//! test crate (`module::fn`), not the file name: call the function (or a module around
+//! it) `real_cluster_*`.
+
+pub mod real_cluster;
+
+pub use real_cluster::{HeaderChoice, RealCluster, real_cluster, unique_topic};
