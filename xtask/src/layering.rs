@@ -72,9 +72,22 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     // Never rmq-producer: tests that use the testkit must not see two copies of it.
+    // Beyond decisions.md's list: serde_json (the strict JSON-header check the real
+    // rocketmq-rust servers apply) and hmac + sha1 + base64 (an ACL verifier written
+    // independently of rmq-remoting's signer); all four are already in the tree.
     (
         "rmq-testkit",
-        &["rmq-protocol", "rmq-remoting", "tokio", "bytes", "tracing"],
+        &[
+            "rmq-protocol",
+            "rmq-remoting",
+            "tokio",
+            "bytes",
+            "tracing",
+            "serde_json",
+            "hmac",
+            "sha1",
+            "base64",
+        ],
     ),
     (
         "rmq-cli",

@@ -3,8 +3,12 @@
 //! Today this crate holds the **real-cluster support** ([`real_cluster`](mod@real_cluster)): integration
 //! tests that need a real RocketMQ name server and brokers find them through environment
 //! variables set by `cargo xtask test --stage cluster`, and skip (or, in CI, fail) when none
-//! is configured. A scriptable **fake cluster** (an in-process name server and brokers whose
-//! answers and faults a test scripts) comes later.
+//! is configured.
+//!
+//! The **fake cluster** ([`fake`]) is an in-process name server and brokers whose answers and
+//! faults a test scripts: they listen in memory (for paused-time tests) or on loopback TCP,
+//! speak the real protocol, store every accepted message and record every request. See
+//! [`fake::FakeCluster`].
 //!
 //! ```no_run
 //! use rmq_testkit::real_cluster::{real_cluster, unique_topic};
@@ -23,6 +27,8 @@
 //! test crate (`module::fn`), not the file name: call the function (or a module around
 //! it) `real_cluster_*`.
 
+pub mod fake;
 pub mod real_cluster;
 
+pub use fake::{FakeBroker, FakeCluster, FakeNameServer, Transport};
 pub use real_cluster::{HeaderChoice, RealCluster, real_cluster, unique_topic};
