@@ -1,5 +1,6 @@
-//! The `examples` stage of `cargo xtask test`: builds the `rmq-examples` package
-//! and runs each of its binaries with a time limit.
+//! The `examples` stage of `cargo xtask test`: builds the example packages
+//! (`rmq-examples` and the standalone example crates under `examples/`) and runs
+//! each of their binaries with a time limit.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -11,8 +12,8 @@ use anyhow::{Context, Result, bail};
 
 use crate::util;
 
-/// The package holding the runnable examples.
-const PACKAGE: &str = "rmq-examples";
+/// The packages holding runnable examples.
+const PACKAGES: &[&str] = &["rmq-examples", "custom-fault-strategy"];
 
 /// How long one example may run before it is killed and counted as failed.
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -22,7 +23,7 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 pub fn run_all(root: &Path) -> Result<()> {
     let binaries = build(root)?;
     if binaries.is_empty() {
-        bail!("{PACKAGE} built no binaries");
+        bail!("{} built no binaries", PACKAGES.join(", "));
     }
     let mut failed = Vec::new();
     for binary in &binaries {
@@ -62,7 +63,9 @@ pub fn run_all(root: &Path) -> Result<()> {
 fn build(root: &Path) -> Result<Vec<PathBuf>> {
     let mut cmd = util::cargo();
     cmd.current_dir(root)
-        .args(["build", "--package", PACKAGE, "--bins"])
+        .arg("build")
+        .args(PACKAGES.iter().flat_map(|p| ["--package", p]))
+        .arg("--bins")
         .arg("--message-format=json-render-diagnostics")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
