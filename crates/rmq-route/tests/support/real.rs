@@ -1,0 +1,138 @@
+//! Shared set-up of the real-cluster tests: a route cache over a TCP pool, the
+//! cluster's masters, and a topic created on every master.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmq_protocol::header::create_topic::CreateTopicRequestHeader;
+use rmq_protocol::route::ClusterInfo;
+use rmq_protocol::{RemotingCommand, RequestCode, ResponseCode, SerializeType};
+use rmq_remoting::{Invoke, Pool, PoolConfig, TcpConnector};
+use rmq_route::{
+    NameServerClient, NameServerConfig, RouteCache, RouteCacheConfig, TopicPublishInfo,
+};
+use rmq_testkit::real_cluster::RealCluster;
+
+pub const T: Duration = Duration::from_secs(10);
+
+pub struct Setup {
+    pub pool: Pool,
+    pub cache: RouteCache,
+    /// `(broker name, master address)`, sorted by name.
+    pub masters: Vec<(String, String)>,
+    pub header: SerializeType,
+}
+
+pub async fn setup(cluster: &RealCluster) -> Setup {
+    let header = if cluster.use_json_header() {
+        SerializeType::JSON
+    } else {
+        SerializeType::ROCKETMQ
+    };
+    let pool = Pool::new(Arc::new(TcpConnector), PoolConfig::default());
+    let ns = NameServerClient::new(
+        Arc::new(pool.clone()),
+        [cluster.namesrv.as_str()],
+        NameServerConfig {
+            serialize_type: header,
+            ..NameServerConfig::default()
+        },
+    );
+    let request =
+        RemotingCommand::request(RequestCode::GET_BROKER_CLUSTER_INFO).serialize_type(header);
+    let (_, resp) = ns.invoke(request, T).await.expect("cluster info");
+    assert_eq!(
+        resp.response_code(),
+        ResponseCode::SUCCESS,
+        "{:?}",
+        resp.remark
+    );
+    let info = ClusterInfo::parse(resp.body_bytes()).expect("cluster info body");
+    let mut masters: Vec<(String, String)> = info
+        .broker_addr_table
+        .values()
+        .filter_map(|b| Some((b.broker_name.clone(), b.master_addr()?.to_owned())))
+        .collect();
+    masters.sort();
+    assert!(masters.len() >= 2, "two brokers expected: {masters:?}");
+    let cache = RouteCache::new(
+        ns,
+        RouteCacheConfig {
+            // The tests create their topics; a borrowed TBW102 route would hide a
+            // missing registration.
+            default_topic_fallback: false,
+            ..RouteCacheConfig::default()
+        },
+    );
+    Setup {
+        pool,
+        cache,
+        masters,
+        header,
+    }
+}
+
+impl Setup {
+    /// Creates `topic` with `queues` queues on every master.
+    pub async fn create_topic(&self, topic: &str, queues: i32) {
+        for (name, addr) in &self.masters {
+            let create = RemotingCommand::with_header(
+                RequestCode::UPDATE_AND_CREATE_TOPIC,
+                &CreateTopicRequestHeader::new(topic, queues),
+            )
+            .serialize_type(self.header);
+            let resp = self
+                .pool
+                .invoke(addr, create, T)
+                .await
+                .expect("create topic");
+            assert_eq!(
+                resp.response_code(),
+                ResponseCode::SUCCESS,
+                "{name}: {:?}",
+                resp.remark
+            );
+        }
+    }
+
+    /// Polls until `ready` holds for `topic`'s publish info, for at most `limit`.
+    pub async fn wait_for(
+        &self,
+        topic: &str,
+        limit: Duration,
+        mut ready: impl FnMut(&TopicPublishInfo) -> bool,
+    ) -> Option<Arc<TopicPublishInfo>> {
+        let start = tokio::time::Instant::now();
+        loop {
+            if let Ok(info) = self.cache.get(topic, T).await {
+                if ready(&info) {
+                    return Some(info);
+                }
+                self.cache.poll_once().await;
+                if let Some(info) = self.cache.cached(topic)
+                    && ready(&info)
+                {
+                    return Some(info);
+                }
+            }
+            if start.elapsed() >= limit {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// The Java order for `queues` queues on every master.
+    pub fn java_order(&self, topic: &str, queues: i32) -> Vec<String> {
+        self.masters
+            .iter()
+            .flat_map(|(name, _)| (0..queues).map(move |q| format!("{topic}@{name}:{q}")))
+            .collect()
+    }
+}
+
+pub fn queue_names(info: &TopicPublishInfo) -> Vec<String> {
+    info.queues().iter().map(ToString::to_string).collect()
+}
