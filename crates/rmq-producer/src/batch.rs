@@ -1,0 +1,134 @@
+//! `send_batch`: many messages of one topic in as few SEND_BATCH_MESSAGE requests as
+//! the size limit allows, with an outcome per message.
+
+use bytes::BytesMut;
+use rmq_protocol::RequestCode;
+use rmq_protocol::message::batch::{ENTRY_OVERHEAD, encode_batch};
+use rmq_protocol::message::send_result::SendResult;
+use rmq_protocol::message::{Message, MessageQueue};
+use tokio::time::Instant;
+
+use crate::error::{Delivery, SendError, SendErrorKind};
+use crate::kernel::{Mode, Prepared};
+use crate::options::Target;
+use crate::producer::{Inner, Producer};
+
+/// Batch-level properties. Only `WAIT`: a batch-level UNIQ_KEY would be appended to
+/// every stored message by 4.9.x and rocketmq-rust brokers and hide their own keys.
+const BATCH_PROPERTIES: &str = "WAIT\u{1}true\u{2}";
+
+impl Producer {
+    /// Sends messages of one topic as batches: every message is validated on its own
+    /// (an invalid one fails alone, before any I/O), the rest are split into requests
+    /// no larger than `max_message_size`, each sent with the usual retries. Returns one
+    /// outcome per message, in input order. Batches are never compressed.
+    pub async fn send_batch(&self, messages: Vec<Message>) -> Vec<Result<SendResult, SendError>> {
+        self.inner.send_batch(messages).await
+    }
+}
+
+impl Inner {
+    fn batch_check(&self, first_topic: &str, m: &Message) -> Result<(), SendError> {
+        let invalid = |why: String| SendError::new(SendErrorKind::InvalidMessage, Delivery::NotSent, why);
+        if m.topic() != first_topic {
+            return Err(invalid(format!("batch mixes topics {first_topic} and {}", m.topic())));
+        }
+        if m.topic().starts_with("%RETRY%") {
+            return Err(invalid("a batch cannot go to a %RETRY% topic".to_owned()));
+        }
+        if m.delay_level() > 0 {
+            return Err(invalid("delay levels are not supported in batches".to_owned()));
+        }
+        self.check(m)
+    }
+
+    async fn send_batch(&self, messages: Vec<Message>) -> Vec<Result<SendResult, SendError>> {
+        let started = Instant::now();
+        let deadline = started + self.config.send_timeout;
+        let n = messages.len();
+        let mut results: Vec<Option<Result<SendResult, SendError>>> = (0..n).map(|_| None).collect();
+        let Some(first_topic) = messages.first().map(|m| m.topic().to_owned()) else {
+            return Vec::new();
+        };
+        // Validate and stamp each message; group the good ones into chunks.
+        let mut chunks: Vec<Vec<(usize, Message)>> = vec![Vec::new()];
+        let mut chunk_bytes = 0usize;
+        for (i, mut m) in messages.into_iter().enumerate() {
+            let checked = self.batch_check(&first_topic, &m).and_then(|()| self.stamp(&mut m).map(|_| ()));
+            if let Err(e) = checked {
+                self.stats.record_failure(e.kind());
+                results[i] = Some(Err(e.with_message(m)));
+                continue;
+            }
+            let size = ENTRY_OVERHEAD + m.body().len() + m.encode_properties().map_or(0, |p| p.len());
+            if chunk_bytes + size > self.config.max_message_size && chunks.last().is_some_and(|c| !c.is_empty()) {
+                chunks.push(Vec::new());
+                chunk_bytes = 0;
+            }
+            chunk_bytes += size;
+            if let Some(chunk) = chunks.last_mut() {
+                chunk.push((i, m));
+            }
+        }
+        for chunk in chunks.into_iter().filter(|c| !c.is_empty()) {
+            let outcome = self.send_chunk(&chunk, deadline).await;
+            match outcome {
+                Ok(per_message) => {
+                    for ((i, _), r) in chunk.iter().zip(per_message) {
+                        self.stats.record_ok(started.elapsed());
+                        results[*i] = Some(Ok(r));
+                    }
+                }
+                Err(e) => {
+                    for (i, m) in chunk {
+                        self.stats.record_failure(e.kind());
+                        results[i] = Some(Err(e.replicate().with_message(m)));
+                    }
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(SendError::new(SendErrorKind::InvalidMessage, Delivery::NotSent, "message was not processed"))))
+            .collect()
+    }
+
+    async fn send_chunk(&self, chunk: &[(usize, Message)], deadline: Instant) -> Result<Vec<SendResult>, SendError> {
+        let messages: Vec<Message> = chunk.iter().map(|(_, m)| m.clone()).collect();
+        let mut body = BytesMut::new();
+        encode_batch(&messages, &mut body)
+            .map_err(|e| SendError::new(SendErrorKind::InvalidMessage, Delivery::NotSent, e.to_string()))?;
+        let _permit = self.admit(body.len(), deadline, true).await?;
+        let topic = messages.first().map(|m| m.topic().to_owned()).unwrap_or_default();
+        let ids: Vec<String> = messages.iter().map(|m| m.uniq_key().unwrap_or_default().to_owned()).collect();
+        let prepared = Prepared {
+            wire_topic: self.wire_topic(&topic),
+            topic,
+            body: body.freeze(),
+            sys_flag: 0,
+            flag: 0,
+            properties: BATCH_PROPERTIES.to_owned(),
+            code: RequestCode::SEND_BATCH_MESSAGE,
+            batch: true,
+            msg_id: ids.join(","),
+        };
+        let delivered = self.deliver(&prepared, None, &Target::Auto, Mode::Auto, self.config.retries, deadline).await?;
+        let r = delivered.result;
+        let offsets: Vec<&str> = r.offset_msg_id.split(',').collect();
+        Ok(ids
+            .into_iter()
+            .enumerate()
+            .map(|(i, id)| SendResult {
+                status: r.status,
+                msg_id: id,
+                offset_msg_id: offsets.get(i).map_or_else(String::new, |s| (*s).to_owned()),
+                message_queue: MessageQueue::new(&r.message_queue.topic, &r.message_queue.broker_name, r.message_queue.queue_id),
+                queue_offset: r.queue_offset + i64::try_from(i).unwrap_or(0),
+                transaction_id: None,
+                region_id: r.region_id.clone(),
+                trace_on: r.trace_on,
+                recall_handle: None,
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,731 @@
+//! Body compression as a Java producer does it (protocol.md section 7).
+//!
+//! A single message whose body has **at least** [`Compression::threshold`] bytes is
+//! compressed with [`Compression::kind`] and sent with `sysFlag |= COMPRESSED | type
+//! bits` (zlib: `0x301`). The compressed bytes are used even when they are larger than
+//! the input, as Java does, so that a consumer never has to guess. Batches and half
+//! messages are never compressed (that rule lives in the send path, not here).
+//!
+//! | kind | format | level | cargo feature |
+//! |---|---|---|---|
+//! | [`Zlib`](CompressionType::Zlib) (default) | zlib stream: header + deflate + Adler-32 | 0..=9 (default 5) | `zlib` |
+//! | [`Zstd`](CompressionType::Zstd) | zstd frame | zstd's range, e.g. 1..=22 | `zstd` |
+//! | [`Lz4`](CompressionType::Lz4) | LZ4 **frame** (magic `04 22 4D 18`), not a raw block | ignored | `lz4` |
+//!
+//! Only zlib can be read by consumers older than RocketMQ 4.9.4; choose another kind
+//! only when every consumer is newer.
+//!
+//! [`decompress`] is the reverse, for tools and tests: it picks the codec from the type
+//! bits of a `sysFlag` (type 0 means zlib, as older clients sent no type) and refuses to
+//! produce more than `max_len` bytes, so a small hostile body cannot expand into
+//! gigabytes.
+//!
+//! ```
+//! use rmq_producer::compress::{Compression, decompress};
+//! use rmq_protocol::message::{CompressionType, SysFlag};
+//!
+//! let compression = Compression::default(); // zlib, level 5, at >= 4096 bytes
+//! assert!(compression.compress(b"small")?.is_none());
+//!
+//! let body = vec![b'x'; 10_000];
+//! let (compressed, bits) = compression.compress(&body)?.expect("over the threshold");
+//! assert_eq!(bits, 0x301); // COMPRESSED | ZLIB, as a Java producer sends
+//! let flag = SysFlag::default().with(bits);
+//! assert_eq!(decompress(flag, &compressed, 1 << 20)?, body);
+//! # Ok::<(), rmq_producer::compress::CompressError>(())
+//! ```
+
+use std::io::{self, Read};
+#[cfg(any(feature = "zlib", feature = "lz4"))]
+use std::io::Write;
+
+use bytes::Bytes;
+use rmq_protocol::message::sys_flag::UnknownCompressionType;
+use rmq_protocol::message::{CompressionType, SysFlag};
+use serde::{Deserialize, Serialize};
+
+/// The default compression threshold in bytes: bodies of **4096 bytes or more** are
+/// compressed (Java `compressMsgBodyOverHowmuch`, compared with `>=`).
+pub const DEFAULT_THRESHOLD: usize = 4096;
+
+/// The default compression level: 5 (Java `compressLevel`).
+pub const DEFAULT_LEVEL: i32 = 5;
+
+/// The valid zlib levels: 0 (store) to 9 (best).
+pub const ZLIB_LEVELS: std::ops::RangeInclusive<i32> = 0..=9;
+
+/// The first bytes of an LZ4 frame (magic number 0x184D2204, little-endian).
+pub const LZ4_MAGIC: [u8; 4] = [0x04, 0x22, 0x4D, 0x18];
+
+/// How single-message bodies are compressed: which codec, at which level, from which
+/// size on.
+///
+/// The default keeps Java's: zlib, level 5, bodies of at least 4096 bytes. Setting
+/// `enabled = false` turns compression off (every body is sent as is).
+///
+/// In a TOML configuration this is the `[compression]` table; `kind` is `"zlib"`,
+/// `"zstd"` or `"lz4"` (any case):
+///
+/// ```toml
+/// [compression]
+/// kind = "zstd"
+/// level = 3
+/// threshold = 8192
+/// ```
+///
+/// ```
+/// use rmq_producer::compress::Compression;
+/// use rmq_protocol::message::CompressionType;
+///
+/// let zstd = Compression { kind: CompressionType::Zstd, level: 3, ..Compression::default() };
+/// zstd.validate()?;
+/// let (body, bits) = zstd.compress(&[0u8; 5000])?.expect("5000 >= 4096");
+/// assert_eq!(bits, 0x201);
+/// assert!(body.len() < 5000);
+/// # Ok::<(), rmq_producer::compress::CompressError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Compression {
+    /// Whether bodies are compressed at all. Default `true` (Java always compresses
+    /// bodies over the threshold).
+    pub enabled: bool,
+    /// The codec. Default [`CompressionType::Zlib`], the only one consumers older than
+    /// 4.9.4 can read (Java default `ZLIB`).
+    #[serde(with = "kind_serde", alias = "type")]
+    pub kind: CompressionType,
+    /// The level. Default 5 (Java `compressLevel`). zlib: 0..=9; zstd: its own range
+    /// (negative "fast" levels to 22); ignored by LZ4, as in Java.
+    pub level: i32,
+    /// Bodies of at least this many bytes are compressed. Default 4096 (Java
+    /// `compressMsgBodyOverHowmuch`, compared with `>=`).
+    pub threshold: usize,
+}
+
+impl Default for Compression {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            kind: CompressionType::Zlib,
+            level: DEFAULT_LEVEL,
+            threshold: DEFAULT_THRESHOLD,
+        }
+    }
+}
+
+impl Compression {
+    /// No compression: every body is sent as it is.
+    pub fn disabled() -> Self {
+        Self {
+            enabled: false,
+            ..Self::default()
+        }
+    }
+
+    /// Whether a body of `len` bytes would be compressed (`enabled && len >= threshold`).
+    pub fn applies_to(&self, len: usize) -> bool {
+        self.enabled && len >= self.threshold
+    }
+
+    /// Checks that the codec is compiled in and the level is in its range.
+    ///
+    /// # Errors
+    ///
+    /// [`CompressError::Unsupported`] when the codec's cargo feature is off,
+    /// [`CompressError::InvalidLevel`] when the level is out of range.
+    pub fn validate(&self) -> Result<(), CompressError> {
+        if !is_supported(self.kind) {
+            return Err(CompressError::Unsupported { kind: self.kind });
+        }
+        match level_range(self.kind) {
+            Some(range) if !range.contains(&self.level) => Err(CompressError::InvalidLevel {
+                kind: self.kind,
+                level: self.level,
+                min: *range.start(),
+                max: *range.end(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Compresses `body` if it is large enough.
+    ///
+    /// Returns `Ok(None)` when compression is disabled or `body.len() < threshold`; the
+    /// caller then sends the body unchanged. Otherwise returns the compressed bytes and
+    /// the `sysFlag` bits to OR into the message's flag: `COMPRESSED | type bits`
+    /// (0x101 LZ4, 0x201 zstd, 0x301 zlib). The output is used even if it is larger
+    /// than the input (as Java). `body` is never modified, so a retry can compress the
+    /// original again or reuse the result.
+    ///
+    /// # Errors
+    ///
+    /// [`CompressError::Unsupported`] when the codec's cargo feature is off,
+    /// [`CompressError::InvalidLevel`] for an out-of-range level, and
+    /// [`CompressError::Codec`] if the codec fails (Java then sends the body
+    /// uncompressed; the caller decides).
+    pub fn compress(&self, body: &[u8]) -> Result<Option<(Bytes, i32)>, CompressError> {
+        if !self.applies_to(body.len()) {
+            return Ok(None);
+        }
+        self.validate()?;
+        let out = match self.kind {
+            CompressionType::Zlib => zlib_compress(body, self.level),
+            CompressionType::Zstd => zstd_compress(body, self.level),
+            CompressionType::Lz4 => lz4_compress(body),
+        }
+        .map_err(|source| CompressError::Codec {
+            kind: self.kind,
+            source,
+        })?;
+        Ok(Some((
+            Bytes::from(out),
+            SysFlag::COMPRESSED | self.kind.bits(),
+        )))
+    }
+}
+
+/// Whether the codec for `kind` is compiled in (its cargo feature is on).
+pub const fn is_supported(kind: CompressionType) -> bool {
+    match kind {
+        CompressionType::Zlib => cfg!(feature = "zlib"),
+        CompressionType::Zstd => cfg!(feature = "zstd"),
+        CompressionType::Lz4 => cfg!(feature = "lz4"),
+    }
+}
+
+/// The valid levels for `kind`, or `None` when the level is ignored (LZ4) or the
+/// codec is not compiled in.
+pub fn level_range(kind: CompressionType) -> Option<std::ops::RangeInclusive<i32>> {
+    match kind {
+        CompressionType::Zlib => Some(ZLIB_LEVELS),
+        #[cfg(feature = "zstd")]
+        CompressionType::Zstd => Some(zstd::compression_level_range()),
+        #[cfg(not(feature = "zstd"))]
+        CompressionType::Zstd => None,
+        CompressionType::Lz4 => None,
+    }
+}
+
+/// Why a body could not be compressed or decompressed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CompressError {
+    /// The codec's cargo feature (`zlib`, `zstd` or `lz4`) is disabled.
+    #[error(
+        "{kind} compression is not available: enable the `{}` feature of rmq-producer",
+        feature_name(*kind)
+    )]
+    Unsupported {
+        /// The codec asked for.
+        kind: CompressionType,
+    },
+    /// The level is outside the codec's range.
+    #[error("compression level {level} for {kind} must be in {min}..={max}")]
+    InvalidLevel {
+        /// The codec.
+        kind: CompressionType,
+        /// The level given.
+        level: i32,
+        /// The lowest valid level.
+        min: i32,
+        /// The highest valid level.
+        max: i32,
+    },
+    /// The codec failed while compressing, or the compressed input is corrupt or
+    /// truncated.
+    #[error("{kind} codec failed: {source}")]
+    Codec {
+        /// The codec.
+        kind: CompressionType,
+        /// The codec's error.
+        #[source]
+        source: io::Error,
+    },
+    /// The decompressed body would be larger than the limit given to [`decompress`].
+    #[error("the {kind}-decompressed body is larger than the limit of {max_len} bytes")]
+    TooLarge {
+        /// The codec.
+        kind: CompressionType,
+        /// The limit.
+        max_len: usize,
+    },
+    /// The `sysFlag` names a compression type other than 0–3.
+    #[error(transparent)]
+    UnknownType(#[from] UnknownCompressionType),
+}
+
+const fn feature_name(kind: CompressionType) -> &'static str {
+    match kind {
+        CompressionType::Zlib => "zlib",
+        CompressionType::Zstd => "zstd",
+        CompressionType::Lz4 => "lz4",
+    }
+}
+
+/// Decompresses a message body according to its `sysFlag`, producing at most
+/// `max_len` bytes.
+///
+/// If the COMPRESSED bit (0x1) is not set, the body is returned unchanged. Otherwise
+/// the codec is taken from the type bits (`(flag & 0x700) >> 8`: 1 LZ4, 2 zstd, 3 or
+/// 0 zlib — 0 is what clients before 4.9.4 send). The output is read through a
+/// bounded reader, so a "decompression bomb" fails with
+/// [`CompressError::TooLarge`] after at most `max_len + 1` bytes of output instead of
+/// exhausting memory. zstd frames that ask for a window larger than
+/// `max(max_len, 8 MiB)` (rounded up to a power of two, at most 128 MiB) are
+/// rejected for the same reason.
+///
+/// # Errors
+///
+/// [`CompressError::UnknownType`] for type bits 4–7, [`CompressError::Unsupported`]
+/// when the codec is not compiled in, [`CompressError::Codec`] for corrupt or
+/// truncated input, [`CompressError::TooLarge`] when the output exceeds `max_len`.
+///
+/// ```
+/// use rmq_producer::compress::{CompressError, Compression, decompress};
+/// use rmq_protocol::message::SysFlag;
+///
+/// let (body, bits) = Compression::default().compress(&[0u8; 1 << 20])?.expect("compressed");
+/// let flag = SysFlag(bits);
+/// assert_eq!(decompress(flag, &body, 1 << 20)?.len(), 1 << 20);
+/// assert!(matches!(decompress(flag, &body, 1000), Err(CompressError::TooLarge { .. })));
+/// # Ok::<(), CompressError>(())
+/// ```
+pub fn decompress(sys_flag: SysFlag, body: &[u8], max_len: usize) -> Result<Bytes, CompressError> {
+    let Some(kind) = sys_flag.compression_type()? else {
+        return Ok(Bytes::copy_from_slice(body));
+    };
+    if !is_supported(kind) {
+        return Err(CompressError::Unsupported { kind });
+    }
+    // Every codec's output starts with a header, so an empty body is corrupt. The LZ4
+    // decoder reads a body that ends right after the magic as "no frames", and skips
+    // what it does not recognise; insist on the magic and a whole frame header.
+    let lz4_bad = kind == CompressionType::Lz4 && (body.len() < 7 || !body.starts_with(&LZ4_MAGIC));
+    if body.is_empty() || lz4_bad {
+        let source = io::Error::new(io::ErrorKind::InvalidData, "not a compressed frame");
+        return Err(CompressError::Codec { kind, source });
+    }
+    let limit = u64::try_from(max_len).unwrap_or(u64::MAX).saturating_add(1);
+    let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(max_len));
+    let read = match kind {
+        CompressionType::Zlib => zlib_reader(body).and_then(|r| r.take(limit).read_to_end(&mut out)),
+        CompressionType::Zstd => {
+            zstd_reader(body, max_len).and_then(|r| r.take(limit).read_to_end(&mut out))
+        }
+        CompressionType::Lz4 => lz4_reader(body).and_then(|r| r.take(limit).read_to_end(&mut out)),
+    };
+    read.map_err(|source| CompressError::Codec { kind, source })?;
+    if out.len() > max_len {
+        return Err(CompressError::TooLarge { kind, max_len });
+    }
+    Ok(Bytes::from(out))
+}
+
+#[cfg(feature = "zlib")]
+fn zlib_compress(body: &[u8], level: i32) -> io::Result<Vec<u8>> {
+    let level = u32::try_from(level).map_err(|_| io::Error::other("negative zlib level"))?;
+    let mut enc = flate2::write::ZlibEncoder::new(
+        Vec::with_capacity(body.len() / 2 + 64),
+        flate2::Compression::new(level),
+    );
+    enc.write_all(body)?;
+    enc.finish()
+}
+
+#[cfg(not(feature = "zlib"))]
+fn zlib_compress(_body: &[u8], _level: i32) -> io::Result<Vec<u8>> {
+    Err(unsupported())
+}
+
+#[cfg(feature = "zlib")]
+fn zlib_reader(body: &[u8]) -> io::Result<impl Read + '_> {
+    Ok(flate2::read::ZlibDecoder::new(body))
+}
+
+#[cfg(not(feature = "zlib"))]
+fn zlib_reader(_body: &[u8]) -> io::Result<io::Empty> {
+    Err(unsupported())
+}
+
+#[cfg(feature = "zstd")]
+fn zstd_compress(body: &[u8], level: i32) -> io::Result<Vec<u8>> {
+    zstd::bulk::compress(body, level)
+}
+
+#[cfg(not(feature = "zstd"))]
+fn zstd_compress(_body: &[u8], _level: i32) -> io::Result<Vec<u8>> {
+    Err(unsupported())
+}
+
+/// The smallest and largest zstd window (log2) a decoder accepts: 8 MiB covers every
+/// level up to 19 with an unknown content size; 27 (128 MiB) is zstd's own default cap.
+#[cfg(feature = "zstd")]
+const ZSTD_WINDOW_LOG_MIN: u32 = 23;
+#[cfg(feature = "zstd")]
+const ZSTD_WINDOW_LOG_MAX: u32 = 27;
+
+#[cfg(feature = "zstd")]
+fn zstd_reader(body: &[u8], max_len: usize) -> io::Result<impl Read + '_> {
+    // ceil(log2(max_len)), clamped: the window memory a frame may make us allocate.
+    let needed = usize::BITS - max_len.saturating_sub(1).leading_zeros();
+    let window_log = needed.clamp(ZSTD_WINDOW_LOG_MIN, ZSTD_WINDOW_LOG_MAX);
+    let mut dec = zstd::stream::read::Decoder::with_buffer(body)?;
+    dec.window_log_max(window_log)?;
+    Ok(dec)
+}
+
+#[cfg(not(feature = "zstd"))]
+fn zstd_reader(_body: &[u8], _max_len: usize) -> io::Result<io::Empty> {
+    Err(unsupported())
+}
+
+#[cfg(feature = "lz4")]
+fn lz4_compress(body: &[u8]) -> io::Result<Vec<u8>> {
+    use lz4_flex::frame::{BlockMode, BlockSize, FrameEncoder, FrameInfo};
+    // Independent blocks and no content checksum, like lz4-java's LZ4FrameOutputStream.
+    // `Auto` picks 64 KiB, 256 KiB or 4 MiB blocks from the single write below; every
+    // LZ4 frame decoder (lz4-java included) accepts those sizes.
+    let info = FrameInfo::new()
+        .block_mode(BlockMode::Independent)
+        .block_size(BlockSize::Auto);
+    let mut enc = FrameEncoder::with_frame_info(info, Vec::with_capacity(body.len() / 2 + 64));
+    enc.write_all(body)?;
+    enc.finish().map_err(io::Error::from)
+}
+
+#[cfg(not(feature = "lz4"))]
+fn lz4_compress(_body: &[u8]) -> io::Result<Vec<u8>> {
+    Err(unsupported())
+}
+
+#[cfg(feature = "lz4")]
+fn lz4_reader(body: &[u8]) -> io::Result<impl Read + '_> {
+    Ok(lz4_flex::frame::FrameDecoder::new(body))
+}
+
+#[cfg(not(feature = "lz4"))]
+fn lz4_reader(_body: &[u8]) -> io::Result<io::Empty> {
+    Err(unsupported())
+}
+
+#[cfg(not(all(feature = "zlib", feature = "zstd", feature = "lz4")))]
+fn unsupported() -> io::Error {
+    io::Error::new(io::ErrorKind::Unsupported, "codec not compiled in")
+}
+
+/// Serde for [`CompressionType`]: lowercase names out, any case in.
+mod kind_serde {
+    use rmq_protocol::message::CompressionType;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
+
+    pub(super) fn serialize<S: Serializer>(kind: &CompressionType, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&kind.java_name().to_ascii_lowercase())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<CompressionType, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse()
+            .map_err(|_| D::Error::custom(format!("unknown compression kind {name:?}, expected \"zlib\", \"zstd\" or \"lz4\"")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KINDS: [CompressionType; 3] = [
+        CompressionType::Zlib,
+        CompressionType::Zstd,
+        CompressionType::Lz4,
+    ];
+
+    fn with_kind(kind: CompressionType) -> Compression {
+        Compression {
+            kind,
+            ..Compression::default()
+        }
+    }
+
+    /// Compressible but not trivial: a repeating text with a counter.
+    fn sample(len: usize) -> Vec<u8> {
+        let mut v = Vec::with_capacity(len + 32);
+        let mut i = 0u32;
+        while v.len() < len {
+            v.extend_from_slice(format!("message body line {i}; ").as_bytes());
+            i = i.wrapping_add(1);
+        }
+        v.truncate(len);
+        v
+    }
+
+    #[test]
+    fn defaults_are_javas() {
+        let c = Compression::default();
+        assert!(c.enabled);
+        assert_eq!(c.kind, CompressionType::Zlib);
+        assert_eq!(c.level, 5);
+        assert_eq!(c.threshold, 4096);
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn round_trip_each_codec_below_at_and_above_threshold() {
+        for kind in KINDS {
+            let c = with_kind(kind);
+            for len in [1, 4095, 4096, 4097, 100_000, 5 << 20] {
+                let body = sample(len);
+                let before = body.clone();
+                let out = c.compress(&body).unwrap();
+                assert_eq!(body, before, "input untouched");
+                if len < 4096 {
+                    assert!(out.is_none(), "{kind} {len}");
+                    continue;
+                }
+                let (compressed, bits) = out.unwrap();
+                assert_eq!(bits, 1 | kind.bits());
+                let flag = SysFlag(SysFlag::TRANSACTION_PREPARED | bits);
+                let back = decompress(flag, &compressed, len).unwrap();
+                assert_eq!(back.as_ref(), body.as_slice(), "{kind} {len}");
+                // One byte less than the real size is over the limit.
+                assert!(matches!(
+                    decompress(flag, &compressed, len - 1),
+                    Err(CompressError::TooLarge { max_len, .. }) if max_len == len - 1
+                ));
+            }
+        }
+    }
+
+    #[test]
+    fn flag_bits_match_java() {
+        let body = sample(5000);
+        let bits = |kind| with_kind(kind).compress(&body).unwrap().unwrap().1;
+        assert_eq!(bits(CompressionType::Zlib), 0x301);
+        assert_eq!(bits(CompressionType::Zstd), 0x201);
+        assert_eq!(bits(CompressionType::Lz4), 0x101);
+        assert_eq!(SysFlag::default().with(0x301).0, 769);
+    }
+
+    #[test]
+    fn output_used_even_when_larger() {
+        // Incompressible input (a xorshift stream) at the threshold.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let body: Vec<u8> = (0..4096)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        for kind in KINDS {
+            let (out, _) = with_kind(kind).compress(&body).unwrap().unwrap();
+            assert!(out.len() > body.len(), "{kind}: {}", out.len());
+        }
+    }
+
+    #[test]
+    fn threshold_and_disabled() {
+        let c = Compression {
+            threshold: 10,
+            ..Compression::default()
+        };
+        assert!(c.compress(&[7; 9]).unwrap().is_none());
+        assert!(c.compress(&[7; 10]).unwrap().is_some(), ">= threshold");
+        let zero = Compression {
+            threshold: 0,
+            ..Compression::default()
+        };
+        assert!(zero.applies_to(0));
+        let off = Compression::disabled();
+        assert!(off.compress(&sample(1 << 20)).unwrap().is_none());
+    }
+
+    #[test]
+    fn zlib_format_and_levels() {
+        let body = sample(50_000);
+        let mut sizes = Vec::new();
+        for level in 0..=9 {
+            let c = Compression {
+                level,
+                ..Compression::default()
+            };
+            let (out, _) = c.compress(&body).unwrap().unwrap();
+            // zlib header: CM = 8 (deflate), and (CMF*256 + FLG) % 31 == 0.
+            assert_eq!(out[0] & 0x0F, 8);
+            assert_eq!((u16::from(out[0]) << 8 | u16::from(out[1])) % 31, 0);
+            // Adler-32 trailer of the input.
+            let adler = {
+                let (mut a, mut b) = (1u32, 0u32);
+                for &byte in &body {
+                    a = (a + u32::from(byte)) % 65521;
+                    b = (b + a) % 65521;
+                }
+                (b << 16) | a
+            };
+            assert_eq!(out[out.len() - 4..], adler.to_be_bytes());
+            sizes.push(out.len());
+        }
+        assert!(sizes[0] > body.len(), "level 0 stores");
+        assert!(sizes[1..].iter().all(|&n| n < body.len() / 2), "{sizes:?}");
+        for level in [-1, 10] {
+            let c = Compression {
+                level,
+                ..Compression::default()
+            };
+            assert!(matches!(
+                c.compress(&body),
+                Err(CompressError::InvalidLevel { min: 0, max: 9, .. })
+            ));
+            assert_eq!(
+                c.validate().unwrap_err().to_string(),
+                format!("compression level {level} for ZLIB must be in 0..=9")
+            );
+        }
+    }
+
+    #[test]
+    fn decompresses_java_zlib() {
+        // java.util.zip.DeflaterOutputStream(new Deflater(5)), OpenJDK 17.
+        let java = hex("785e0bca4fce4e2df10d5408c2cd48cecf2d284a2d2e4e4d5148aa54c84a2c4bd42b2dc9ccd1abca2c50c8492d4bcd5130050099381985");
+        let text = b"RocketMQ RocketMQ RocketMQ RocketMQ compressed by java.util.zip level 5";
+        for flag in [0x301, 0x1, 0x305] {
+            assert_eq!(decompress(SysFlag(flag), &java, 1000).unwrap().as_ref(), text);
+        }
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn lz4_is_frame_format() {
+        for len in [4096, 300_000, 5 << 20] {
+            let (out, _) = with_kind(CompressionType::Lz4)
+                .compress(&sample(len))
+                .unwrap()
+                .unwrap();
+            assert_eq!(out[..4], [0x04, 0x22, 0x4D, 0x18]);
+            // FLG: version 01, block independence set, no content checksum/size.
+            assert_eq!(out[4] & 0b1100_0000, 0b0100_0000);
+            assert_ne!(out[4] & 0b0010_0000, 0);
+            assert_eq!(out[4] & 0b0000_1100, 0);
+            // BD: a standard block size (64 KiB .. 4 MiB = 4..=7).
+            assert!((4..=7).contains(&(out[5] >> 4)), "{:#x}", out[5]);
+        }
+    }
+
+    #[test]
+    fn zstd_is_a_frame() {
+        let (out, _) = with_kind(CompressionType::Zstd)
+            .compress(&sample(5000))
+            .unwrap()
+            .unwrap();
+        assert_eq!(out[..4], [0x28, 0xB5, 0x2F, 0xFD]);
+    }
+
+    #[test]
+    fn bomb_is_rejected_without_allocating_it() {
+        const HUNDRED_MB: usize = 100 << 20;
+        let zeros = vec![0u8; HUNDRED_MB];
+        for kind in KINDS {
+            let (bomb, bits) = with_kind(kind).compress(&zeros).unwrap().unwrap();
+            assert!(bomb.len() < HUNDRED_MB / 100, "{kind}: {}", bomb.len());
+            let err = decompress(SysFlag(bits), &bomb, 1 << 20).unwrap_err();
+            assert!(
+                matches!(err, CompressError::TooLarge { max_len, .. } if max_len == 1 << 20),
+                "{kind}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn zstd_window_larger_than_allowed_is_rejected() {
+        // A streamed frame without a content size declares its window (64 MiB here)
+        // in the header; the decoder must not allocate it for a 1 MiB limit.
+        let body = sample(10_000);
+        let frame = {
+            let mut enc = zstd::stream::Encoder::new(Vec::new(), 1).unwrap();
+            enc.window_log(26).unwrap();
+            enc.write_all(&body).unwrap();
+            enc.finish().unwrap()
+        };
+        let flag = SysFlag(0x201);
+        let err = decompress(flag, &frame, 1 << 20).unwrap_err();
+        assert!(matches!(err, CompressError::Codec { .. }), "{err}");
+        assert_eq!(decompress(flag, &frame, 64 << 20).unwrap().as_ref(), body);
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        let mut x = 12345u64;
+        let mut inputs: Vec<Vec<u8>> = vec![
+            vec![],
+            vec![0x78],
+            vec![0x78, 0x9c, 0xff, 0xff],
+            vec![0x04, 0x22, 0x4D, 0x18],
+            vec![0x04, 0x22, 0x4D, 0x18, 0x60, 0x70, 0x73, 0xff, 0xff, 0xff, 0x7f],
+            vec![0x28, 0xB5, 0x2F, 0xFD, 0, 0, 0],
+            b"definitely not compressed".to_vec(),
+        ];
+        for len in [1, 7, 64, 4096] {
+            inputs.push(
+                (0..len)
+                    .map(|_| {
+                        x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                        (x >> 33) as u8
+                    })
+                    .collect(),
+            );
+        }
+        // Truncated valid streams.
+        for kind in KINDS {
+            let (good, _) = with_kind(kind).compress(&sample(10_000)).unwrap().unwrap();
+            inputs.push(good[..good.len() / 2].to_vec());
+        }
+        for kind in KINDS {
+            for input in &inputs {
+                let r = decompress(SysFlag(1 | kind.bits()), input, 1 << 20);
+                assert!(
+                    matches!(r, Err(CompressError::Codec { .. })),
+                    "{kind} {input:02x?}: {r:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_type_and_uncompressed() {
+        for v in 4..=7 {
+            assert!(matches!(
+                decompress(SysFlag((v << 8) | 1), b"x", 10),
+                Err(CompressError::UnknownType(UnknownCompressionType(t))) if t == v
+            ));
+        }
+        // Not compressed: returned as is, whatever the type bits say.
+        assert_eq!(decompress(SysFlag(0x300), b"plain", 10).unwrap().as_ref(), b"plain");
+    }
+
+    #[test]
+    fn serde_kind_names() {
+        #[derive(Deserialize, Serialize)]
+        struct W {
+            compression: Compression,
+        }
+        let w: W = toml::from_str("[compression]\nkind = \"ZSTD\"\nlevel = 3\n").unwrap();
+        assert_eq!(w.compression.kind, CompressionType::Zstd);
+        assert_eq!(w.compression.threshold, 4096);
+        let w: W = toml::from_str("[compression]\ntype = \"lz4\"\n").unwrap();
+        assert_eq!(w.compression.kind, CompressionType::Lz4);
+        let err = toml::from_str::<W>("[compression]\nkind = \"gzip\"\n")
+            .err()
+            .unwrap();
+        assert!(err.message().contains("unknown compression kind \"gzip\""), "{err}");
+        let v = toml::Value::try_from(&Compression::default()).unwrap();
+        assert_eq!(v.get("kind").and_then(|k| k.as_str()), Some("zlib"));
+        let back = Compression::deserialize(v).unwrap();
+        assert_eq!(back, Compression::default());
+    }
+}

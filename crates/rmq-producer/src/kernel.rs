@@ -1,0 +1,326 @@
+//! The send kernel: one retry engine for every mode.
+//!
+//! A [`Prepared`] send (validated, UNIQ_KEY set, body compressed once) goes through
+//! [`Inner::deliver`]: pick a queue, rebuild the header for the attempt, send
+//! through the pool within the attempt's budget, report the latency to the fault
+//! strategy, and decide from the outcome whether to retry (another broker for
+//! automatic sends; the same queue for pinned ones; only `NotSent` failures for
+//! one-way sends). No attempt starts with a spent budget.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use rmq_fault::{AttemptReport, Outcome, select_index};
+use rmq_protocol::header::send_message_v2::SendMessageRequestHeaderV2;
+use rmq_protocol::header::send_response::SendMessageResponseHeader;
+use rmq_protocol::message::MessageQueue;
+use rmq_protocol::message::send_result::{SendResult, SendStatus};
+use rmq_protocol::{RemotingCommand, RequestCode, ResponseCode};
+use rmq_remoting::{Delivery as WireDelivery, RemotingError};
+use rmq_route::{RouteError, TopicPublishInfo};
+use tokio::time::Instant;
+use tracing::{Instrument, debug, debug_span};
+
+use crate::error::{Delivery, SendError, SendErrorKind};
+use crate::hook::{self, AttemptContext, AttemptOutcome};
+use crate::options::Target;
+use crate::producer::Inner;
+
+/// Time kept back for each attempt still allowed, so one black-holed broker cannot
+/// eat the whole deadline (decisions.md: per attempt, remaining − reserve × attempts
+/// left).
+const ATTEMPT_RESERVE: Duration = Duration::from_millis(200);
+
+/// How the queue was chosen, which decides how a failure may be retried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Producer-chosen queue: retry on another broker.
+    Auto,
+    /// Explicit queue or selector: retry on the same queue only.
+    Pinned,
+    /// One-way: retry only what was surely not sent; no answer is awaited.
+    Oneway,
+}
+
+/// A send ready for the wire.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    /// Topic as the user named it.
+    pub(crate) topic: String,
+    /// Topic on the wire (namespace applied).
+    pub(crate) wire_topic: String,
+    /// Body on the wire (compressed, or an encoded batch).
+    pub(crate) body: Bytes,
+    pub(crate) sys_flag: i32,
+    pub(crate) flag: i32,
+    pub(crate) properties: String,
+    pub(crate) code: RequestCode,
+    pub(crate) batch: bool,
+    /// UNIQ_KEY (comma-joined for a batch).
+    pub(crate) msg_id: String,
+}
+
+/// What one delivery produced.
+pub(crate) struct Delivered {
+    pub(crate) result: SendResult,
+}
+
+/// A random number from std's per-instance random hasher keys (no extra crate).
+fn jitter() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::time::Instant::now())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Codes that mean "slow down": retried after a jittered backoff, not at once.
+fn is_flow_control(code: ResponseCode) -> bool {
+    matches!(code, ResponseCode::SYSTEM_BUSY | ResponseCode::FLOW_CONTROL)
+}
+
+fn outcome_of(e: &RemotingError) -> Outcome {
+    match e {
+        RemotingError::Connect { .. } => Outcome::ConnectError,
+        RemotingError::Timeout { .. } => Outcome::Timeout,
+        _ => Outcome::TransportError,
+    }
+}
+
+impl Inner {
+    /// The route of a wire topic, as a typed send error on failure.
+    async fn route(&self, wire_topic: &str, deadline: Instant) -> Result<std::sync::Arc<TopicPublishInfo>, SendError> {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(SendError::new(SendErrorKind::Timeout, Delivery::NotSent, "deadline passed before a route was found"));
+        }
+        self.routes.get(wire_topic, remaining).await.map_err(|e| {
+            let kind = match &e {
+                RouteError::TopicNotFound { .. } => SendErrorKind::TopicNotFound,
+                RouteError::Timeout { .. } => SendErrorKind::Timeout,
+                _ => SendErrorKind::NoRoute,
+            };
+            SendError::new(kind, Delivery::NotSent, format!("no route for topic {wire_topic}: {e}")).with_source(e)
+        })
+    }
+
+    /// Picks the queue of one attempt.
+    fn pick_queue(
+        &self,
+        info: &TopicPublishInfo,
+        target: &Target,
+        msg: Option<&rmq_protocol::message::Message>,
+        pinned: &mut Option<MessageQueue>,
+        avoid: Option<&str>,
+    ) -> Result<MessageQueue, SendError> {
+        if let Some(q) = pinned {
+            return Ok(q.clone());
+        }
+        let queues = info.queues();
+        let no_queue = || SendError::new(SendErrorKind::NoRoute, Delivery::NotSent, format!("topic {} has no writable queue", info.topic()));
+        let chosen = match target {
+            Target::Auto => {
+                let idx = select_index(queues.len(), info.next_index(), |i| queues[i].broker_name.as_str(), self.fault.as_ref(), avoid, std::time::Instant::now())
+                    .ok_or_else(no_queue)?;
+                return queues.get(idx).cloned().ok_or_else(no_queue);
+            }
+            Target::Queue(q) => q.clone(),
+            Target::Selector(selector, arg) => {
+                let msg = msg.ok_or_else(|| SendError::new(SendErrorKind::InvalidMessage, Delivery::NotSent, "a selector needs a single message"))?;
+                let idx = selector.select(queues, msg, arg).ok_or_else(|| {
+                    SendError::new(SendErrorKind::NoRoute, Delivery::NotSent, format!("selector {selector:?} chose no queue"))
+                })?;
+                queues.get(idx).cloned().ok_or_else(|| {
+                    SendError::new(SendErrorKind::NoRoute, Delivery::NotSent, format!("selector chose queue index {idx} of {}", queues.len()))
+                })?
+            }
+        };
+        *pinned = Some(chosen.clone());
+        Ok(chosen)
+    }
+
+    /// Sends `p` until it is stored, rejected, or out of attempts or time.
+    pub(crate) async fn deliver(
+        &self,
+        p: &Prepared,
+        msg: Option<&rmq_protocol::message::Message>,
+        target: &Target,
+        mode: Mode,
+        retries: u32,
+        deadline: Instant,
+    ) -> Result<Delivered, SendError> {
+        let max_attempts = retries.saturating_add(1);
+        let mut pinned: Option<MessageQueue> = None;
+        let mut last_broker: Option<String> = None;
+        let mut last_error: Option<SendError> = None;
+        let mut any_written = false;
+        let mut attempt = 0u32;
+        while attempt < max_attempts {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            attempt += 1;
+            let info = match self.route(&p.wire_topic, deadline).await {
+                Ok(info) => info,
+                Err(e) => {
+                    last_error = Some(e);
+                    break;
+                }
+            };
+            let queue = self.pick_queue(&info, target, msg, &mut pinned, last_broker.as_deref())?;
+            let Some(addr) = info.broker_addr(&queue.broker_name).map(|a| self.broker_addr(a)) else {
+                last_error = Some(SendError::new(SendErrorKind::NoRoute, Delivery::NotSent, format!("no master address for broker {}", queue.broker_name)));
+                last_broker = Some(queue.broker_name.clone());
+                continue;
+            };
+            // Leave a reserve for the attempts still allowed, but never starve this one.
+            let left = max_attempts - attempt;
+            let reserve = ATTEMPT_RESERVE.saturating_mul(left);
+            let attempt_deadline = if deadline.saturating_duration_since(now) > reserve * 2 { deadline - reserve } else { deadline };
+            let header = SendMessageRequestHeaderV2 {
+                producer_group: self.group.clone(),
+                topic: p.wire_topic.clone(),
+                default_topic: self.config.create_topic_key.clone(),
+                default_topic_queue_nums: i32::try_from(self.config.default_topic_queue_nums).unwrap_or(4),
+                queue_id: queue.queue_id,
+                sys_flag: p.sys_flag,
+                born_timestamp: now_ms(),
+                flag: p.flag,
+                properties: Some(p.properties.clone()),
+                reconsume_times: Some(0),
+                unit_mode: false,
+                max_reconsume_times: None,
+                batch: p.batch,
+                broker_name: Some(queue.broker_name.clone()),
+            };
+            let cmd = RemotingCommand::with_header(p.code, &header).serialize_type(self.header_format).body(p.body.clone());
+            let ctx = msg.map(|m| AttemptContext {
+                message: m,
+                queue: &queue,
+                broker_addr: &addr,
+                attempt,
+            });
+            if let Some(ctx) = &ctx {
+                hook::run_before(&self.hooks, ctx);
+            }
+            let span = debug_span!("rmq.attempt", topic = %p.topic, broker = %queue.broker_name, queue = queue.queue_id, attempt);
+            let started = Instant::now();
+            if attempt > 1 {
+                self.stats.record_retry();
+            }
+            let outcome = if mode == Mode::Oneway {
+                self.pool.invoke_oneway_at(&addr, cmd, attempt_deadline).instrument(span).await.map(|()| None)
+            } else {
+                self.pool.invoke_at(&addr, cmd, attempt_deadline).instrument(span).await.map(Some)
+            };
+            let latency = started.elapsed();
+            let now_std = std::time::Instant::now();
+            last_broker = Some(queue.broker_name.clone());
+            let response = match outcome {
+                Ok(None) => {
+                    // One-way: written; there is no answer to wait for.
+                    self.fault.on_result(&queue.broker_name, AttemptReport::success(latency), now_std);
+                    let result = SendResult {
+                        status: SendStatus::SendOk,
+                        msg_id: p.msg_id.clone(),
+                        offset_msg_id: String::new(),
+                        message_queue: MessageQueue::new(&p.topic, &queue.broker_name, queue.queue_id),
+                        queue_offset: -1,
+                        transaction_id: None,
+                        region_id: rmq_protocol::message::send_result::DEFAULT_REGION.to_owned(),
+                        trace_on: true,
+                        recall_handle: None,
+                    };
+                    return Ok(Delivered { result });
+                }
+                Ok(Some(response)) => response,
+                Err(e) => {
+                    self.fault.on_result(&queue.broker_name, AttemptReport::new(latency, outcome_of(&e)), now_std);
+                    let written = e.delivery() == WireDelivery::Indeterminate;
+                    any_written |= written;
+                    let kind = if e.is_timeout() { SendErrorKind::Timeout } else { SendErrorKind::AllBrokersUnavailable };
+                    let err = SendError::new(kind, if written { Delivery::Indeterminate } else { Delivery::NotSent }, e.to_string())
+                        .with_broker(&queue.broker_name)
+                        .with_source(e);
+                    if let Some(ctx) = &ctx {
+                        hook::run_after(&self.hooks, ctx, &AttemptOutcome::Failed(&err), latency);
+                    }
+                    debug!(error = %err, attempt, "attempt failed");
+                    last_error = Some(err);
+                    if mode == Mode::Oneway && written {
+                        break; // a one-way request may have been processed: never resend it
+                    }
+                    continue;
+                }
+            };
+            let code = response.response_code();
+            if let Some(status) = SendStatus::from_response_code(code) {
+                self.fault.on_result(&queue.broker_name, AttemptReport::success(latency), now_std);
+                let header: SendMessageResponseHeader = match response.decode_header() {
+                    Ok(h) => h,
+                    Err(e) => {
+                        let err = SendError::new(SendErrorKind::MalformedResponse, Delivery::Indeterminate, format!("broker {} answered {code} with a malformed header: {e}", queue.broker_name))
+                            .with_code(code)
+                            .with_broker(&queue.broker_name)
+                            .with_attempts(attempt)
+                            .with_source(e);
+                        if let Some(ctx) = &ctx {
+                            hook::run_after(&self.hooks, ctx, &AttemptOutcome::Failed(&err), latency);
+                        }
+                        return Err(err);
+                    }
+                };
+                let result = SendResult::from_response(status, p.msg_id.clone(), p.topic.clone(), queue.broker_name.clone(), header);
+                if let Some(ctx) = &ctx {
+                    hook::run_after(&self.hooks, ctx, &AttemptOutcome::Stored(&result), latency);
+                }
+                if status != SendStatus::SendOk && self.config.retry_on_not_stored && mode == Mode::Auto && attempt < max_attempts {
+                    debug!(?status, "stored with a warning status; retrying on another broker as configured");
+                    continue;
+                }
+                return Ok(Delivered { result });
+            }
+            self.fault.on_result(&queue.broker_name, AttemptReport::new(latency, Outcome::BrokerError(code)), now_std);
+            let err = SendError::new(SendErrorKind::Rejected, Delivery::Rejected, format!("broker {} rejected the message: {}", queue.broker_name, response.remark.as_deref().unwrap_or("")))
+                .with_code(code)
+                .with_broker(&queue.broker_name);
+            if let Some(ctx) = &ctx {
+                hook::run_after(&self.hooks, ctx, &AttemptOutcome::Failed(&err), latency);
+            }
+            let retryable = self.config.retryable_codes.contains(&code);
+            last_error = Some(err);
+            if !retryable || mode == Mode::Oneway {
+                break;
+            }
+            if is_flow_control(code) {
+                let backoff = self.backoff(attempt);
+                if Instant::now() + backoff >= deadline {
+                    break;
+                }
+                tokio::time::sleep(backoff).await;
+            }
+        }
+        let attempts = attempt;
+        let err = match last_error {
+            Some(e) if Instant::now() < deadline || e.kind() != SendErrorKind::AllBrokersUnavailable => e,
+            Some(e) => SendError::new(SendErrorKind::Timeout, e.delivery(), format!("deadline passed after {attempts} attempt(s); last: {e}")).with_broker(e.broker().unwrap_or_default()),
+            None => SendError::new(SendErrorKind::Timeout, Delivery::NotSent, "deadline passed before the first attempt"),
+        };
+        // If any attempt may have stored the message, say so whatever the last one did.
+        let err = if any_written && err.delivery() != Delivery::Indeterminate { err.into_delivery(Delivery::Indeterminate) } else { err };
+        Err(err.with_attempts(attempts))
+    }
+
+    /// Jittered exponential backoff for flow-control answers.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let base = self.config.retry_backoff_min.saturating_mul(1 << attempt.saturating_sub(1).min(10));
+        let cap = base.min(self.config.retry_backoff_max);
+        let half = cap / 2;
+        let span = u64::try_from(half.as_micros()).unwrap_or(u64::MAX).saturating_add(1);
+        half + Duration::from_micros(jitter() % span)
+    }
+}

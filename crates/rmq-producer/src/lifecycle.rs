@@ -1,0 +1,197 @@
+//! Background work and shutdown: route polling, heartbeats, closing connections to
+//! brokers that left every route, `close(deadline)`, and the exactly-once callback
+//! guard.
+//!
+//! Background tasks hold only a `Weak` reference to the producer and a stop
+//! signal, so dropping every `Producer` handle without `close` ends them.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use rmq_protocol::header::heartbeat::HeartbeatData;
+use rmq_protocol::header::unregister_client::UnregisterClientRequestHeader;
+use rmq_protocol::message::send_result::SendResult;
+use rmq_protocol::{RemotingCommand, RequestCode};
+use rmq_route::RouteEvent;
+use tokio::time::Instant;
+use tracing::debug;
+
+use crate::error::{Delivery, SendError, SendErrorKind};
+use crate::producer::{Inner, Producer};
+
+/// The inner producer group every Java client also registers.
+const CLIENT_INNER_PRODUCER: &str = "CLIENT_INNER_PRODUCER";
+
+/// Timeout of heartbeat and unregister calls (Java's `mqClientApiTimeout`).
+const CLIENT_API_TIMEOUT: Duration = Duration::from_secs(3);
+
+pub(crate) fn spawn_background(inner: &Arc<Inner>) -> Result<(), String> {
+    let poller = inner
+        .routes
+        .spawn_poller(inner.config.route_poll_interval)
+        .map_err(|e| format!("cannot start the route poller: {e}"))?;
+    let mut stop = inner.stop.subscribe();
+    tokio::spawn(async move {
+        // Ends when close() signals or the producer is dropped (sender gone).
+        let _ = stop.wait_for(|s| *s).await;
+        poller.stop();
+    });
+
+    let weak = Arc::downgrade(inner);
+    let mut stop = inner.stop.subscribe();
+    let interval = inner.config.heartbeat_interval;
+    tokio::spawn(async move {
+        let mut next = Instant::now() + Duration::from_secs(1).min(interval);
+        loop {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                _ = tokio::time::sleep_until(next) => {}
+            }
+            let Some(inner) = weak.upgrade() else { return };
+            inner.heartbeat_all().await;
+            next = Instant::now() + interval;
+        }
+    });
+
+    let weak: Weak<Inner> = Arc::downgrade(inner);
+    let mut events = inner.routes.subscribe();
+    let mut stop = inner.stop.subscribe();
+    tokio::spawn(async move {
+        loop {
+            let event = tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                e = events.recv() => e,
+            };
+            match event {
+                Ok(RouteEvent::BrokersRemoved { addrs }) => {
+                    let Some(inner) = weak.upgrade() else { return };
+                    for addr in addrs {
+                        debug!(%addr, "broker left every route; closing its connection");
+                        inner.pool.close(&addr);
+                    }
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+    Ok(())
+}
+
+impl Inner {
+    /// Master addresses of every broker in the cached routes.
+    fn known_brokers(&self) -> Vec<String> {
+        let mut addrs: Vec<String> = self
+            .routes
+            .topics()
+            .iter()
+            .filter_map(|t| self.routes.cached(t))
+            .flat_map(|info| info.brokers().map(|(_, addr)| addr.to_owned()).collect::<Vec<_>>())
+            .collect();
+        addrs.sort();
+        addrs.dedup();
+        addrs
+    }
+
+    /// Sends a heartbeat to every known master (Java: every 30 s). Failures are
+    /// logged; the next round tries again.
+    pub(crate) async fn heartbeat_all(&self) {
+        let body = HeartbeatData::for_producers(self.identity.client_id.clone(), [self.group.as_str(), CLIENT_INNER_PRODUCER]).to_json_bytes();
+        let body = bytes::Bytes::from(body);
+        let calls = self.known_brokers().into_iter().map(|addr| {
+            let mut cmd = RemotingCommand::request(RequestCode::HEART_BEAT).body(body.clone());
+            cmd.serialize_type = self.header_format;
+            cmd.language = rmq_protocol::LanguageCode::RUST;
+            let pool = self.pool.clone();
+            tokio::spawn(async move {
+                let deadline = Instant::now() + CLIENT_API_TIMEOUT;
+                if let Err(e) = pool.invoke_at(&addr, cmd, deadline).await {
+                    debug!(%addr, error = %e, "heartbeat failed");
+                }
+            })
+        });
+        for call in calls.collect::<Vec<_>>() {
+            let _ = call.await;
+        }
+    }
+
+    async fn unregister_all(&self, deadline: Instant) {
+        let header = UnregisterClientRequestHeader::for_producer(self.identity.client_id.clone(), self.group.clone());
+        let calls = self.known_brokers().into_iter().map(|addr| {
+            let cmd = RemotingCommand::with_header(RequestCode::UNREGISTER_CLIENT, &header).serialize_type(self.header_format);
+            let pool = self.pool.clone();
+            let deadline = deadline.min(Instant::now() + CLIENT_API_TIMEOUT);
+            tokio::spawn(async move {
+                if let Err(e) = pool.invoke_at(&addr, cmd, deadline).await {
+                    debug!(%addr, error = %e, "unregister failed");
+                }
+            })
+        });
+        for call in calls.collect::<Vec<_>>() {
+            let _ = call.await;
+        }
+    }
+}
+
+/// What [`Producer::close`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CloseReport {
+    /// Sends in flight when `close` was called.
+    pub in_flight_at_close: usize,
+    /// Of those, sends still in flight at the deadline; they fail with
+    /// [`SendErrorKind::Shutdown`] or a transport error (their futures resolve).
+    pub abandoned: usize,
+}
+
+impl Producer {
+    /// Stops intake (new sends fail with [`SendErrorKind::Shutdown`]), waits until the
+    /// sends in flight finish or `deadline` passes, unregisters from the brokers,
+    /// stops the background tasks and closes every connection.
+    pub async fn close(&self, deadline: Duration) -> CloseReport {
+        let inner = &self.inner;
+        let deadline = Instant::now() + deadline;
+        inner.closed.store(true, Ordering::Release);
+        let in_flight_at_close = inner.in_flight();
+        while inner.in_flight() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let abandoned = inner.in_flight();
+        inner.unregister_all(deadline).await;
+        let _ = inner.stop.send(true);
+        inner.pool.close_all();
+        CloseReport { in_flight_at_close, abandoned }
+    }
+}
+
+type Callback = Box<dyn FnOnce(Result<SendResult, SendError>) + Send>;
+
+/// Calls its callback exactly once: with the result, or with a `Shutdown` error if
+/// dropped first (the task was cancelled, e.g. the runtime shut down).
+pub(crate) struct CallbackGuard(Option<Callback>);
+
+impl CallbackGuard {
+    pub(crate) fn new(f: impl FnOnce(Result<SendResult, SendError>) + Send + 'static) -> Self {
+        Self(Some(Box::new(f)))
+    }
+
+    pub(crate) fn call(mut self, result: Result<SendResult, SendError>) {
+        if let Some(f) = self.0.take() {
+            f(result);
+        }
+    }
+}
+
+impl Drop for CallbackGuard {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f(Err(SendError::new(
+                SendErrorKind::Shutdown,
+                Delivery::Indeterminate,
+                "the send was cancelled before it completed (runtime or task shut down)",
+            )));
+        }
+    }
+}

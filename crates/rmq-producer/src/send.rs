@@ -1,0 +1,119 @@
+//! Preparing one message for the wire and running it through the kernel.
+
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use rmq_protocol::RequestCode;
+use rmq_protocol::message::send_result::SendResult;
+use rmq_protocol::message::{Message, keys};
+use rmq_protocol::validate;
+use tokio::time::Instant;
+use tracing::{Instrument, debug_span};
+
+use crate::error::{Delivery, SendError, SendErrorKind};
+use crate::kernel::{Mode, Prepared};
+use crate::options::SendOptions;
+use crate::producer::Inner;
+
+impl Inner {
+    /// The topic on the wire: wrapped in the namespace when one is configured.
+    pub(crate) fn wire_topic(&self, topic: &str) -> String {
+        match &self.config.namespace {
+            Some(ns) => rmq_route::namespace::wrap(ns, topic).into_owned(),
+            None => topic.to_owned(),
+        }
+    }
+
+    /// Checks a message before anything is sent (nothing leaves the process on failure).
+    pub(crate) fn check(&self, message: &Message) -> Result<(), SendError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(SendError::new(SendErrorKind::Shutdown, Delivery::NotSent, "the producer is closed"));
+        }
+        let invalid = |e: validate::ValidationError| {
+            SendError::new(SendErrorKind::InvalidMessage, Delivery::NotSent, e.to_string()).with_source(e)
+        };
+        validate::validate_message(message, self.config.max_message_size).map_err(invalid)?;
+        validate::validate_topic(&self.wire_topic(message.topic())).map_err(invalid)?;
+        crate::hook::check_forbidden(&self.forbidden, message)
+            .map_err(|reason| SendError::new(SendErrorKind::HookVeto, Delivery::NotSent, reason))?;
+        Ok(())
+    }
+
+    /// Sets the UNIQ_KEY (kept if present, so retries and resends share it) and the
+    /// namespace instance id.
+    pub(crate) fn stamp(&self, message: &mut Message) -> Result<String, SendError> {
+        if let Some(ns) = &self.config.namespace {
+            message
+                .put_system_property(keys::INSTANCE_ID, ns.clone())
+                .map_err(|e| SendError::new(SendErrorKind::InvalidMessage, Delivery::NotSent, e.to_string()))?;
+        }
+        if let Some(id) = message.uniq_key() {
+            return Ok(id.to_owned());
+        }
+        let id = self.ids.next(crate::client::now_ms());
+        message
+            .set_uniq_key(id.clone())
+            .map_err(|e| SendError::new(SendErrorKind::InvalidMessage, Delivery::NotSent, e.to_string()))?;
+        Ok(id)
+    }
+
+    /// Compresses (once) and encodes what goes on the wire. The message is not changed.
+    fn prepare(&self, message: &Message, msg_id: String) -> Result<Prepared, SendError> {
+        let properties = message
+            .encode_properties()
+            .map_err(|e| SendError::new(SendErrorKind::InvalidMessage, Delivery::NotSent, e.to_string()))?;
+        let (body, sys_flag) = match self.config.compression.compress(message.body()) {
+            Ok(Some((compressed, bits))) => (compressed, bits),
+            Ok(None) => (message.body().clone(), 0),
+            Err(e) => {
+                // As Java: a compression failure sends the body uncompressed.
+                tracing::debug!(error = %e, "compression failed; sending uncompressed");
+                (message.body().clone(), 0)
+            }
+        };
+        Ok(Prepared {
+            topic: message.topic().to_owned(),
+            wire_topic: self.wire_topic(message.topic()),
+            body: Bytes::clone(&body),
+            sys_flag,
+            flag: message.flag(),
+            properties,
+            code: RequestCode::SEND_MESSAGE_V2,
+            batch: false,
+            msg_id,
+        })
+    }
+
+    /// One message, any mode: validate, stamp, take permits, prepare, deliver.
+    pub(crate) async fn send_one(
+        &self,
+        mut message: Message,
+        options: SendOptions,
+        mode: Mode,
+        wait_for_room: bool,
+    ) -> Result<SendResult, SendError> {
+        let started = Instant::now();
+        let deadline = started + options.timeout.unwrap_or(self.config.send_timeout);
+        let result = async {
+            self.check(&message)?;
+            let msg_id = self.stamp(&mut message)?;
+            let _permit = self.admit(message.body().len(), deadline, wait_for_room).await?;
+            let prepared = self.prepare(&message, msg_id)?;
+            let retries = options.retries.unwrap_or(self.config.retries);
+            self.deliver(&prepared, Some(&message), &options.target, mode, retries, deadline)
+                .instrument(debug_span!("rmq.send", topic = %message.topic(), uniq_key = %prepared.msg_id))
+                .await
+        }
+        .await;
+        match result {
+            Ok(d) => {
+                self.stats.record_ok(started.elapsed());
+                Ok(d.result)
+            }
+            Err(e) => {
+                self.stats.record_failure(e.kind());
+                Err(e.with_message(message))
+            }
+        }
+    }
+}
