@@ -35,9 +35,9 @@
 //! # Ok::<(), rmq_producer::compress::CompressError>(())
 //! ```
 
-use std::io::{self, Read};
 #[cfg(any(feature = "zlib", feature = "lz4"))]
 use std::io::Write;
+use std::io::{self, Read};
 
 use bytes::Bytes;
 use rmq_protocol::message::sys_flag::UnknownCompressionType;
@@ -308,7 +308,9 @@ pub fn decompress(sys_flag: SysFlag, body: &[u8], max_len: usize) -> Result<Byte
     let limit = u64::try_from(max_len).unwrap_or(u64::MAX).saturating_add(1);
     let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(max_len));
     let read = match kind {
-        CompressionType::Zlib => zlib_reader(body).and_then(|r| r.take(limit).read_to_end(&mut out)),
+        CompressionType::Zlib => {
+            zlib_reader(body).and_then(|r| r.take(limit).read_to_end(&mut out))
+        }
         CompressionType::Zstd => {
             zstd_reader(body, max_len).and_then(|r| r.take(limit).read_to_end(&mut out))
         }
@@ -418,18 +420,59 @@ mod kind_serde {
     use rmq_protocol::message::CompressionType;
     use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
 
-    pub(super) fn serialize<S: Serializer>(kind: &CompressionType, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(
+        kind: &CompressionType,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.serialize_str(&kind.java_name().to_ascii_lowercase())
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<CompressionType, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<CompressionType, D::Error> {
         let name = String::deserialize(d)?;
-        name.parse()
-            .map_err(|_| D::Error::custom(format!("unknown compression kind {name:?}, expected \"zlib\", \"zstd\" or \"lz4\"")))
+        name.parse().map_err(|_| {
+            D::Error::custom(format!(
+                "unknown compression kind {name:?}, expected \"zlib\", \"zstd\" or \"lz4\""
+            ))
+        })
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(all(feature = "zlib", feature = "zstd", feature = "lz4"))))]
+mod tests_without_codecs {
+    use super::*;
+
+    #[test]
+    fn missing_codecs_are_unsupported() {
+        for kind in [
+            CompressionType::Zlib,
+            CompressionType::Zstd,
+            CompressionType::Lz4,
+        ] {
+            if is_supported(kind) {
+                continue;
+            }
+            let c = Compression {
+                kind,
+                ..Compression::default()
+            };
+            assert!(matches!(
+                c.validate(),
+                Err(CompressError::Unsupported { .. })
+            ));
+            assert!(matches!(
+                c.compress(&[0; 5000]),
+                Err(CompressError::Unsupported { .. })
+            ));
+            let err =
+                decompress(SysFlag(1 | kind.bits()), &[1, 2, 3, 4, 5, 6, 7, 8], 100).unwrap_err();
+            assert!(err.to_string().contains("feature"), "{err}");
+        }
+    }
+}
+
+#[cfg(all(test, feature = "zlib", feature = "zstd", feature = "lz4"))]
 mod tests {
     use super::*;
 
@@ -586,10 +629,15 @@ mod tests {
     #[test]
     fn decompresses_java_zlib() {
         // java.util.zip.DeflaterOutputStream(new Deflater(5)), OpenJDK 17.
-        let java = hex("785e0bca4fce4e2df10d5408c2cd48cecf2d284a2d2e4e4d5148aa54c84a2c4bd42b2dc9ccd1abca2c50c8492d4bcd5130050099381985");
+        let java = hex(
+            "785e0bca4fce4e2df10d5408c2cd48cecf2d284a2d2e4e4d5148aa54c84a2c4bd42b2dc9ccd1abca2c50c8492d4bcd5130050099381985",
+        );
         let text = b"RocketMQ RocketMQ RocketMQ RocketMQ compressed by java.util.zip level 5";
         for flag in [0x301, 0x1, 0x305] {
-            assert_eq!(decompress(SysFlag(flag), &java, 1000).unwrap().as_ref(), text);
+            assert_eq!(
+                decompress(SysFlag(flag), &java, 1000).unwrap().as_ref(),
+                text
+            );
         }
     }
 
@@ -666,7 +714,9 @@ mod tests {
             vec![0x78],
             vec![0x78, 0x9c, 0xff, 0xff],
             vec![0x04, 0x22, 0x4D, 0x18],
-            vec![0x04, 0x22, 0x4D, 0x18, 0x60, 0x70, 0x73, 0xff, 0xff, 0xff, 0x7f],
+            vec![
+                0x04, 0x22, 0x4D, 0x18, 0x60, 0x70, 0x73, 0xff, 0xff, 0xff, 0x7f,
+            ],
             vec![0x28, 0xB5, 0x2F, 0xFD, 0, 0, 0],
             b"definitely not compressed".to_vec(),
         ];
@@ -705,7 +755,10 @@ mod tests {
             ));
         }
         // Not compressed: returned as is, whatever the type bits say.
-        assert_eq!(decompress(SysFlag(0x300), b"plain", 10).unwrap().as_ref(), b"plain");
+        assert_eq!(
+            decompress(SysFlag(0x300), b"plain", 10).unwrap().as_ref(),
+            b"plain"
+        );
     }
 
     #[test]
@@ -722,8 +775,11 @@ mod tests {
         let err = toml::from_str::<W>("[compression]\nkind = \"gzip\"\n")
             .err()
             .unwrap();
-        assert!(err.message().contains("unknown compression kind \"gzip\""), "{err}");
-        let v = toml::Value::try_from(&Compression::default()).unwrap();
+        assert!(
+            err.message().contains("unknown compression kind \"gzip\""),
+            "{err}"
+        );
+        let v = toml::Value::try_from(Compression::default()).unwrap();
         assert_eq!(v.get("kind").and_then(|k| k.as_str()), Some("zlib"));
         let back = Compression::deserialize(v).unwrap();
         assert_eq!(back, Compression::default());

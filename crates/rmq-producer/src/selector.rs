@@ -117,8 +117,9 @@ impl fmt::Display for SelectorArg {
 /// assert_eq!(java_string_hash("\u{1F600}"), 1772899); // surrogates D83D DE00
 /// ```
 pub fn java_string_hash(s: &str) -> i32 {
-    s.encode_utf16()
-        .fold(0i32, |h, unit| h.wrapping_mul(31).wrapping_add(i32::from(unit)))
+    s.encode_utf16().fold(0i32, |h, unit| {
+        h.wrapping_mul(31).wrapping_add(i32::from(unit))
+    })
 }
 
 /// Java's `Long.hashCode()`: `(int)(value ^ (value >>> 32))`.
@@ -157,8 +158,7 @@ pub fn java_long_hash(v: i64) -> i32 {
 pub trait QueueSelector: Send + Sync + fmt::Debug {
     /// The index in `queues` of the queue for `msg`, or `None` if none fits (for
     /// example, `queues` is empty).
-    fn select(&self, queues: &[MessageQueue], msg: &Message, arg: &SelectorArg)
-    -> Option<usize>;
+    fn select(&self, queues: &[MessageQueue], msg: &Message, arg: &SelectorArg) -> Option<usize>;
 }
 
 /// Java's `SelectMessageQueueByHash`: `abs(arg.hashCode() % queues.len())`.
@@ -449,10 +449,17 @@ mod tests {
         let mut counts = [0usize; 5];
         for _ in 0..5000 {
             let i = a.select(&qs, &msg(), &0.into()).unwrap();
-            assert_eq!(b.select(&qs, &msg(), &0.into()), Some(i), "same seed, same picks");
+            assert_eq!(
+                b.select(&qs, &msg(), &0.into()),
+                Some(i),
+                "same seed, same picks"
+            );
             counts[i] += 1;
         }
-        assert!(counts.iter().all(|&c| (800..1200).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (800..1200).contains(&c)),
+            "{counts:?}"
+        );
         assert_eq!(a.select(&[], &msg(), &0.into()), None);
         assert_eq!(a.select(&qs[..1], &msg(), &0.into()), Some(0));
         // Unseeded selectors differ (2^-64 chance of a false failure per pick).
@@ -479,9 +486,9 @@ mod tests {
             std::sync::Arc::new(JavaHashSelector),
             std::sync::Arc::new(RandomSelector::with_seed(1)),
             std::sync::Arc::new(RoundRobinSelector::new()),
-            std::sync::Arc::new(FnSelector::new(|_: &[MessageQueue], _: &Message, _: &SelectorArg| {
-                Some(0)
-            })),
+            std::sync::Arc::new(FnSelector::new(
+                |_: &[MessageQueue], _: &Message, _: &SelectorArg| Some(0),
+            )),
         ];
         for s in &all {
             let i = s.select(&queues(2), &msg(), &"x".into()).unwrap();

@@ -183,7 +183,9 @@ impl ProducerConfig {
         for (name, value) in &ours {
             let key = env_key(name).ok_or_else(|| {
                 let known = Self::KEYS.iter().map(|k| env_name(k));
-                let known: Vec<String> = known.chain(ENV_ALIASES.iter().map(|(a, _)| format!("{ENV_PREFIX}{a}"))).collect();
+                let known: Vec<String> = known
+                    .chain(ENV_ALIASES.iter().map(|(a, _)| format!("{ENV_PREFIX}{a}")))
+                    .collect();
                 ConfigError::unknown(name, known.iter().map(String::as_str))
             })?;
             if key == "namesrv_addrs" {
@@ -215,7 +217,9 @@ impl ProducerConfig {
     ///
     /// [`ConfigError::Missing`] without `RMQ_PRODUCER_GROUP`, the errors of
     /// [`apply_env_vars`](Self::apply_env_vars) and of [`validate`](Self::validate).
-    pub fn from_env_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+    pub fn from_env_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
         let mut config = Self::unnamed();
         config.apply_env_vars(vars)?;
         if config.group.is_empty() {
@@ -282,4 +286,147 @@ fn process_env() -> Result<Vec<(String, String)>, ConfigError> {
         out.push((k, v));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use rmq_protocol::message::CompressionType;
+
+    use super::super::tests::{sample_value, valid, vars};
+    use super::super::{HeaderFormat, Secret};
+    use super::*;
+
+    #[test]
+    fn env_overrides() {
+        let c = ProducerConfig::from_env_vars(vars(&[
+            ("RMQ_PRODUCER_GROUP", "orders-producer"),
+            ("RMQ_PRODUCER_NAMESRV", "a:9876;b:9876"),
+            ("RMQ_PRODUCER_SEND_TIMEOUT", "5s"),
+            ("RMQ_PRODUCER_RETRIES", " 4 "),
+            ("RMQ_PRODUCER_COMPRESSION_KIND", "lz4"),
+            ("RMQ_PRODUCER_COMPRESSION_THRESHOLD", "8_192"),
+            ("RMQ_PRODUCER_HEADER_FORMAT", "json"),
+            ("RMQ_PRODUCER_TBW102_FALLBACK", "off"),
+            ("RMQ_PRODUCER_NAMESPACE", ""),
+            ("NAMESRV_ADDR", "ignored:1"),
+            ("PATH", "/bin"),
+            ("RMQ_OTHER", "x"),
+        ]))
+        .unwrap();
+        assert_eq!(c.group, "orders-producer");
+        assert_eq!(c.namesrv_addrs, ["a:9876", "b:9876"]);
+        assert_eq!(c.send_timeout, Duration::from_secs(5));
+        assert_eq!(c.retries, 4);
+        assert_eq!(c.compression.kind, CompressionType::Lz4);
+        assert_eq!(c.compression.threshold, 8192);
+        assert_eq!(c.header_format, HeaderFormat::Json);
+        assert!(!c.tbw102_fallback);
+        assert_eq!(c.namespace, None, "empty means unset");
+        // Everything else keeps its default.
+        let mut expected = ProducerConfig::new("orders-producer");
+        expected.namesrv_addrs = c.namesrv_addrs.clone();
+        expected.send_timeout = c.send_timeout;
+        expected.retries = 4;
+        expected.compression.kind = CompressionType::Lz4;
+        expected.compression.threshold = 8192;
+        expected.header_format = HeaderFormat::Json;
+        expected.tbw102_fallback = false;
+        assert_eq!(c, expected);
+    }
+
+    #[test]
+    fn env_every_key_by_its_name() {
+        let mut list = vec![("RMQ_PRODUCER_GROUP".to_owned(), "g1".to_owned())];
+        for key in ProducerConfig::KEYS.iter().filter(|k| **k != "group") {
+            list.push((env_name(key), sample_value(key).to_owned()));
+        }
+        let mut c = valid();
+        c.apply_env_vars(list).unwrap();
+        assert_eq!(c.group, "g1");
+        assert_eq!(c.route_poll_interval, Duration::from_secs(7));
+        assert_eq!(c.tls.client_key_file, Some(PathBuf::from("/tmp/f.pem")));
+        assert_eq!(c.security_token.as_ref().map(Secret::expose), Some("x1"));
+        assert_eq!(
+            env_name("compression.level"),
+            "RMQ_PRODUCER_COMPRESSION_LEVEL"
+        );
+    }
+
+    #[test]
+    fn java_namesrv_addr_is_a_fallback() {
+        let base = [("RMQ_PRODUCER_GROUP", "g")];
+        let c =
+            ProducerConfig::from_env_vars(vars(&[base[0], ("NAMESRV_ADDR", "j1:9876;j2:9876")]))
+                .unwrap();
+        assert_eq!(c.namesrv_addrs, ["j1:9876", "j2:9876"]);
+        let c = ProducerConfig::from_env_vars(vars(&[
+            ("NAMESRV_ADDR", "j:9876"),
+            base[0],
+            ("RMQ_PRODUCER_NAMESRV_ADDRS", "r:9876"),
+        ]))
+        .unwrap();
+        assert_eq!(c.namesrv_addrs, ["r:9876"]);
+        // A file's addresses win over NAMESRV_ADDR, RMQ_PRODUCER_NAMESRV over the file.
+        let mut c = valid();
+        c.apply_env_vars(vars(&[("NAMESRV_ADDR", "j:9876")]))
+            .unwrap();
+        assert_eq!(c.namesrv_addrs, ["127.0.0.1:9876"]);
+        c.apply_env_vars(vars(&[("RMQ_PRODUCER_NAMESRV", "r:1")]))
+            .unwrap();
+        assert_eq!(c.namesrv_addrs, ["r:1"]);
+        let e = ProducerConfig::from_env_vars(vars(&[
+            base[0],
+            ("RMQ_PRODUCER_NAMESRV", "a:1"),
+            ("RMQ_PRODUCER_NAMESRV_ADDRS", "b:1"),
+        ]))
+        .unwrap_err();
+        assert!(e.to_string().contains("set only one of them"), "{e}");
+    }
+
+    #[test]
+    fn env_errors_name_the_variable() {
+        let e = ProducerConfig::from_env_vars(vars(&[("NAMESRV_ADDR", "a:1")])).unwrap_err();
+        assert!(
+            matches!(&e, ConfigError::Missing { key } if key == "RMQ_PRODUCER_GROUP"),
+            "{e:?}"
+        );
+        let e = ProducerConfig::from_env_vars(vars(&[
+            ("RMQ_PRODUCER_GROUP", "g"),
+            ("RMQ_PRODUCER_SEND_TIMEOUT", "5"),
+        ]))
+        .unwrap_err();
+        assert_eq!(e.key(), Some("RMQ_PRODUCER_SEND_TIMEOUT"));
+        assert!(
+            e.to_string().contains("expected a duration such as 3s"),
+            "{e}"
+        );
+        let e = ProducerConfig::from_env_vars(vars(&[
+            ("RMQ_PRODUCER_GROUP", "g"),
+            ("RMQ_PRODUCER_SEND_TIMOUT", "5s"),
+        ]))
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unknown setting RMQ_PRODUCER_SEND_TIMOUT (did you mean RMQ_PRODUCER_SEND_TIMEOUT?)"
+        );
+        let e = ProducerConfig::from_env_vars(vars(&[
+            ("RMQ_PRODUCER_GROUP", "g"),
+            ("RMQ_PRODUCER_VIP_CHANNEL", "maybe"),
+        ]))
+        .unwrap_err();
+        assert!(e.to_string().contains("expected true or false"), "{e}");
+        // Values are validated after parsing; no name server at all is an error.
+        let e = ProducerConfig::from_env_vars(vars(&[("RMQ_PRODUCER_GROUP", "g")])).unwrap_err();
+        assert_eq!(e.key(), Some("namesrv_addrs"));
+        let e = ProducerConfig::from_env_vars(vars(&[
+            ("RMQ_PRODUCER_GROUP", "g"),
+            ("NAMESRV_ADDR", "a:1"),
+            ("RMQ_PRODUCER_RETRIES", "99"),
+        ]))
+        .unwrap_err();
+        assert_eq!(e.to_string(), "retries must be ≤ 16, got 99");
+    }
 }

@@ -99,7 +99,11 @@ impl ConfigError {
         }
     }
 
-    pub(crate) fn invalid(key: impl Into<String>, value: impl ToString, reason: impl Into<String>) -> Self {
+    pub(crate) fn invalid(
+        key: impl Into<String>,
+        value: impl ToString,
+        reason: impl Into<String>,
+    ) -> Self {
         Self::Invalid {
             key: key.into(),
             value: value.to_string(),
@@ -163,7 +167,10 @@ mod tests {
     #[test]
     fn display_and_key() {
         let e = ConfigError::unknown("retires", ["retries"]);
-        assert_eq!(e.to_string(), "unknown setting retires (did you mean retries?)");
+        assert_eq!(
+            e.to_string(),
+            "unknown setting retires (did you mean retries?)"
+        );
         assert_eq!(e.key(), Some("retires"));
         let e = ConfigError::unknown("zzz", ["retries"]);
         assert_eq!(e.to_string(), "unknown setting zzz");
@@ -175,7 +182,9 @@ mod tests {
         assert_eq!(e.key(), None);
         let e = ConfigError::File {
             path: "/x.toml".into(),
-            source: Box::new(ConfigError::Missing { key: "group".into() }),
+            source: Box::new(ConfigError::Missing {
+                key: "group".into(),
+            }),
         };
         assert_eq!(e.to_string(), "/x.toml: missing required setting group");
         assert_eq!(e.key(), Some("group"));

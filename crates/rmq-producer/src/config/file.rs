@@ -22,7 +22,9 @@ impl ProducerConfig {
     pub fn from_toml_str(toml: &str) -> Result<Self, ConfigError> {
         let config: Self = toml::from_str(toml).map_err(|e| toml_error(toml, &e))?;
         if config.group.is_empty() && !has_top_level_key(toml, "group") {
-            return Err(ConfigError::Missing { key: "group".into() });
+            return Err(ConfigError::Missing {
+                key: "group".into(),
+            });
         }
         config.validate()?;
         Ok(config)
@@ -58,7 +60,10 @@ fn toml_error(input: &str, e: &toml::de::Error) -> ConfigError {
     if let Some(field) = unknown_field(e.message()) {
         // The span points at the unknown key; `path` is it with its table prefix.
         let key = path.unwrap_or_else(|| field.to_owned());
-        let known = ProducerConfig::KEYS.iter().chain(EXTRA_NAMES.iter()).copied();
+        let known = ProducerConfig::KEYS
+            .iter()
+            .chain(EXTRA_NAMES.iter())
+            .copied();
         return ConfigError::unknown(&key, known);
     }
     ConfigError::Toml {
@@ -83,7 +88,11 @@ fn key_path_at(input: &str, pos: usize) -> Option<String> {
         let end = start + line.len();
         let text = line.trim();
         if let Some(header) = text.strip_prefix('[') {
-            let name = header.trim_start_matches('[').split(']').next().unwrap_or("");
+            let name = header
+                .trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or("");
             table = normalize_key(name);
             if pos < end {
                 return Some(table).filter(|t| !t.is_empty());

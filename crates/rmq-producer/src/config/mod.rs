@@ -512,7 +512,8 @@ impl TlsSettings {
     /// connector is built).
     #[cfg(feature = "tls")]
     pub fn to_tls_config(&self) -> rmq_remoting::tls::TlsConfig {
-        let mut c = rmq_remoting::tls::TlsConfig::new().with_handshake_timeout(self.handshake_timeout);
+        let mut c =
+            rmq_remoting::tls::TlsConfig::new().with_handshake_timeout(self.handshake_timeout);
         if let Some(ca) = &self.ca_file {
             c = c.with_ca_file(ca.clone());
         }
@@ -614,7 +615,10 @@ fn addr_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
             Ok(parse_addr_list(s))
         }
 
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
             let mut out = Vec::new();
             while let Some(s) = seq.next_element::<String>()? {
                 out.extend(parse_addr_list(&s));
@@ -631,11 +635,16 @@ mod codes_serde {
     use rmq_protocol::ResponseCode;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(super) fn serialize<S: Serializer>(codes: &[ResponseCode], s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(
+        codes: &[ResponseCode],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.collect_seq(codes.iter().map(|c| c.0))
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ResponseCode>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<ResponseCode>, D::Error> {
         Ok(Vec::<i32>::deserialize(d)?
             .into_iter()
             .map(ResponseCode)

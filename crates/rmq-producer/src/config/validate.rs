@@ -35,7 +35,11 @@ fn positive_at_most(key: &str, v: Duration, max: Duration) -> Result<(), ConfigE
         return Err(ConfigError::invalid(key, d(v), "must be > 0"));
     }
     if v > max {
-        return Err(ConfigError::invalid(key, d(v), format!("must be ≤ {}", d(max))));
+        return Err(ConfigError::invalid(
+            key,
+            d(v),
+            format!("must be ≤ {}", d(max)),
+        ));
     }
     Ok(())
 }
@@ -48,7 +52,9 @@ fn client_id_part(key: &str, v: Option<&str>) -> Result<(), ConfigError> {
     if v.is_empty() {
         return bad("must not be empty (leave it out for the default)");
     }
-    if v.chars().any(|c| c == '@' || c.is_whitespace() || c.is_control()) {
+    if v.chars()
+        .any(|c| c == '@' || c.is_whitespace() || c.is_control())
+    {
         return bad("must not contain '@', whitespace or control characters");
     }
     if v.chars().count() > MAX_NAME_LEN {
@@ -59,13 +65,22 @@ fn client_id_part(key: &str, v: Option<&str>) -> Result<(), ConfigError> {
 
 /// `host:port` or `[v6]:port`, port 1..=65535, host without whitespace.
 fn check_addr(addr: &str) -> Result<(), &'static str> {
+    if addr.contains("://") {
+        return Err("must be host:port without a scheme");
+    }
     let (host, port) = addr.rsplit_once(':').ok_or("must be host:port")?;
     let host = match host.strip_prefix('[') {
-        Some(rest) => rest.strip_suffix(']').ok_or("IPv6 hosts are written [addr]:port")?,
+        Some(rest) => rest
+            .strip_suffix(']')
+            .ok_or("IPv6 hosts are written [addr]:port")?,
         None if host.contains(':') => return Err("IPv6 hosts are written [addr]:port"),
         None => host,
     };
-    if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c == '/' || c == '[' || c == ']') {
+    if host.is_empty()
+        || host
+            .chars()
+            .any(|c| c.is_whitespace() || c == '/' || c == '[' || c == ']')
+    {
         return Err("must be host:port with a host name or IP address");
     }
     match port.parse::<u16>() {
@@ -104,7 +119,11 @@ impl ProducerConfig {
 
     fn validate_identity(&self) -> Result<(), ConfigError> {
         let group_err = |e: rmq_protocol::validate::ValidationError| {
-            ConfigError::invalid("group", format!("{:?}", self.group), format!("is not valid: {e}"))
+            ConfigError::invalid(
+                "group",
+                format!("{:?}", self.group),
+                format!("is not valid: {e}"),
+            )
         };
         validate_group(&self.group).map_err(group_err)?;
         if let Some(ns) = &self.namespace {
@@ -126,7 +145,8 @@ impl ProducerConfig {
             ));
         }
         for addr in &self.namesrv_addrs {
-            check_addr(addr).map_err(|why| ConfigError::invalid("namesrv_addrs", format!("{addr:?}"), why))?;
+            check_addr(addr)
+                .map_err(|why| ConfigError::invalid("namesrv_addrs", format!("{addr:?}"), why))?;
         }
         client_id_part("instance_name", self.instance_name.as_deref())?;
         client_id_part("unit_name", self.unit_name.as_deref())?;
@@ -151,22 +171,38 @@ impl ProducerConfig {
     fn validate_timing(&self) -> Result<(), ConfigError> {
         positive_at_most("send_timeout", self.send_timeout, MAX_TIMEOUT)?;
         if let Some(t) = self.attempt_timeout {
-            positive_at_most("attempt_timeout", t, self.send_timeout)
-                .map_err(|_| ConfigError::invalid("attempt_timeout", d(t), format!("must be > 0 and ≤ send_timeout ({})", d(self.send_timeout))))?;
+            positive_at_most("attempt_timeout", t, self.send_timeout).map_err(|_| {
+                ConfigError::invalid(
+                    "attempt_timeout",
+                    d(t),
+                    format!("must be > 0 and ≤ send_timeout ({})", d(self.send_timeout)),
+                )
+            })?;
         }
         positive_at_most("connect_timeout", self.connect_timeout, MAX_TIMEOUT)?;
         positive_at_most("control_timeout", self.control_timeout, MAX_TIMEOUT)?;
         if self.retries > MAX_RETRIES {
-            return Err(ConfigError::invalid("retries", self.retries, "must be ≤ 16"));
+            return Err(ConfigError::invalid(
+                "retries",
+                self.retries,
+                "must be ≤ 16",
+            ));
         }
         if self.retry_backoff_max > MAX_TIMEOUT {
-            return Err(ConfigError::invalid("retry_backoff_max", d(self.retry_backoff_max), "must be ≤ 1h"));
+            return Err(ConfigError::invalid(
+                "retry_backoff_max",
+                d(self.retry_backoff_max),
+                "must be ≤ 1h",
+            ));
         }
         if self.retry_backoff_min > self.retry_backoff_max {
             return Err(ConfigError::invalid(
                 "retry_backoff_min",
                 d(self.retry_backoff_min),
-                format!("must be ≤ retry_backoff_max ({})", d(self.retry_backoff_max)),
+                format!(
+                    "must be ≤ retry_backoff_max ({})",
+                    d(self.retry_backoff_max)
+                ),
             ));
         }
         for &code in &self.retryable_codes {
@@ -188,7 +224,11 @@ impl ProducerConfig {
                 "must be > 0 and < 2m (brokers drop clients silent for 2 minutes)",
             ));
         }
-        positive_at_most("route_poll_interval", self.route_poll_interval, MAX_POLL_INTERVAL)
+        positive_at_most(
+            "route_poll_interval",
+            self.route_poll_interval,
+            MAX_POLL_INTERVAL,
+        )
     }
 
     fn validate_limits(&self) -> Result<(), ConfigError> {
@@ -206,7 +246,9 @@ impl ProducerConfig {
                 format!("must be ≥ 1 and ≤ {MAX_MESSAGE_SIZE_LIMIT} (128 MiB)"),
             ));
         }
-        if self.max_in_flight_bytes < self.max_message_size || self.max_in_flight_bytes > MAX_PERMITS {
+        if self.max_in_flight_bytes < self.max_message_size
+            || self.max_in_flight_bytes > MAX_PERMITS
+        {
             return Err(ConfigError::invalid(
                 "max_in_flight_bytes",
                 self.max_in_flight_bytes,
@@ -224,13 +266,24 @@ impl ProducerConfig {
                     return Err(ConfigError::invalid(
                         "compression.level",
                         c.level,
-                        format!("for {} must be in {min}..={max}", kind.java_name().to_ascii_lowercase()),
+                        format!(
+                            "for {} must be in {min}..={max}",
+                            kind.java_name().to_ascii_lowercase()
+                        ),
                     ));
                 }
-                Err(e) => return Err(ConfigError::invalid("compression.kind", c.kind.java_name().to_ascii_lowercase(), e.to_string())),
+                Err(e) => {
+                    return Err(ConfigError::invalid(
+                        "compression.kind",
+                        c.kind.java_name().to_ascii_lowercase(),
+                        e.to_string(),
+                    ));
+                }
             }
         }
-        if self.default_topic_queue_nums == 0 || self.default_topic_queue_nums > MAX_TOPIC_QUEUE_NUMS {
+        if self.default_topic_queue_nums == 0
+            || self.default_topic_queue_nums > MAX_TOPIC_QUEUE_NUMS
+        {
             return Err(ConfigError::invalid(
                 "default_topic_queue_nums",
                 self.default_topic_queue_nums,
@@ -244,10 +297,18 @@ impl ProducerConfig {
         match (&self.access_key, &self.secret_key) {
             (Some(ak), Some(sk)) => {
                 if ak.is_empty() {
-                    return Err(ConfigError::invalid("access_key", "\"\"", "must not be empty"));
+                    return Err(ConfigError::invalid(
+                        "access_key",
+                        "\"\"",
+                        "must not be empty",
+                    ));
                 }
                 if sk.expose().is_empty() {
-                    return Err(ConfigError::invalid("secret_key", "\"\"", "must not be empty"));
+                    return Err(ConfigError::invalid(
+                        "secret_key",
+                        "\"\"",
+                        "must not be empty",
+                    ));
                 }
             }
             (None, None) => {
@@ -260,10 +321,18 @@ impl ProducerConfig {
                 }
             }
             (Some(ak), None) => {
-                return Err(ConfigError::invalid("secret_key", "none", format!("must be set with access_key {ak:?}")));
+                return Err(ConfigError::invalid(
+                    "secret_key",
+                    "none",
+                    format!("must be set with access_key {ak:?}"),
+                ));
             }
             (None, Some(_)) => {
-                return Err(ConfigError::invalid("access_key", "none", "must be set with secret_key"));
+                return Err(ConfigError::invalid(
+                    "access_key",
+                    "none",
+                    "must be set with secret_key",
+                ));
             }
         }
         let tls = &self.tls;
@@ -274,15 +343,26 @@ impl ProducerConfig {
                 ("tls.client_cert_file", tls.client_cert_file.is_some()),
                 ("tls.client_key_file", tls.client_key_file.is_some()),
                 ("tls.server_name", tls.server_name.is_some()),
-                ("tls.danger_accept_invalid_certs", tls.danger_accept_invalid_certs),
+                (
+                    "tls.danger_accept_invalid_certs",
+                    tls.danger_accept_invalid_certs,
+                ),
             ];
             if let Some((key, _)) = set.iter().find(|(_, on)| *on) {
-                return Err(ConfigError::invalid(*key, "set", "has no effect unless tls.enabled = true"));
+                return Err(ConfigError::invalid(
+                    *key,
+                    "set",
+                    "has no effect unless tls.enabled = true",
+                ));
             }
             return Ok(());
         }
         if !cfg!(feature = "tls") {
-            return Err(ConfigError::invalid("tls.enabled", true, "needs the `tls` feature of rmq-producer"));
+            return Err(ConfigError::invalid(
+                "tls.enabled",
+                true,
+                "needs the `tls` feature of rmq-producer",
+            ));
         }
         if tls.client_cert_file.is_some() != tls.client_key_file.is_some() {
             let (key, other) = if tls.client_cert_file.is_some() {
@@ -290,12 +370,20 @@ impl ProducerConfig {
             } else {
                 ("tls.client_cert_file", "tls.client_key_file")
             };
-            return Err(ConfigError::invalid(key, "none", format!("must be set with {other}")));
+            return Err(ConfigError::invalid(
+                key,
+                "none",
+                format!("must be set with {other}"),
+            ));
         }
         if let Some(name) = &tls.server_name
             && (name.is_empty() || name.chars().any(char::is_whitespace))
         {
-            return Err(ConfigError::invalid("tls.server_name", format!("{name:?}"), "must be a DNS name or IP address"));
+            return Err(ConfigError::invalid(
+                "tls.server_name",
+                format!("{name:?}"),
+                "must be a DNS name or IP address",
+            ));
         }
         positive_at_most("tls.handshake_timeout", tls.handshake_timeout, MAX_TIMEOUT)?;
         Ok(())
