@@ -22,6 +22,22 @@ impl Producer {
     /// (an invalid one fails alone, before any I/O), the rest are split into requests
     /// no larger than `max_message_size`, each sent with the usual retries. Returns one
     /// outcome per message, in input order. Batches are never compressed.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// # let producer = rmq_producer::Producer::builder("doc_group")
+    /// #     .namesrv(cluster.name_server_addr()).connector(cluster.connector()).build().await?;
+    /// use rmq_producer::Message;
+    /// let messages = (0..3).map(|i| Message::new("TopicTest", format!("m{i}"))).collect();
+    /// for outcome in producer.send_batch(messages).await {
+    ///     println!("{}", outcome?.msg_id);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn send_batch(&self, messages: Vec<Message>) -> Vec<Result<SendResult, SendError>> {
         self.inner.send_batch(messages).await
     }

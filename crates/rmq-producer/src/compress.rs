@@ -60,7 +60,8 @@ pub const LZ4_MAGIC: [u8; 4] = [0x04, 0x22, 0x4D, 0x18];
 /// How single-message bodies are compressed: which codec, at which level, from which
 /// size on.
 ///
-/// The default keeps Java's: zlib, level 5, bodies of at least 4096 bytes. Setting
+/// The default keeps Java's: zlib, level 5, bodies of at least 4096 bytes (when
+/// the `zlib` feature is off, the default is disabled). Setting
 /// `enabled = false` turns compression off (every body is sent as is).
 ///
 /// In a TOML configuration this is the `[compression]` table; `kind` is `"zlib"`,
@@ -88,7 +89,7 @@ pub const LZ4_MAGIC: [u8; 4] = [0x04, 0x22, 0x4D, 0x18];
 #[serde(default, deny_unknown_fields)]
 pub struct Compression {
     /// Whether bodies are compressed at all. Default `true` (Java always compresses
-    /// bodies over the threshold).
+    /// bodies over the threshold) when the `zlib` feature is on, `false` without it.
     pub enabled: bool,
     /// The codec. Default [`CompressionType::Zlib`], the only one consumers older than
     /// 4.9.4 can read (Java default `ZLIB`).
@@ -105,7 +106,7 @@ pub struct Compression {
 impl Default for Compression {
     fn default() -> Self {
         Self {
-            enabled: true,
+            enabled: is_supported(CompressionType::Zlib),
             kind: CompressionType::Zlib,
             level: DEFAULT_LEVEL,
             threshold: DEFAULT_THRESHOLD,
@@ -454,6 +455,7 @@ mod tests_without_codecs {
                 continue;
             }
             let c = Compression {
+                enabled: true,
                 kind,
                 ..Compression::default()
             };

@@ -150,6 +150,23 @@ impl Producer {
     /// Stops intake (new sends fail with [`SendErrorKind::Shutdown`]), waits until the
     /// sends in flight finish or `deadline` passes, unregisters from the brokers,
     /// stops the background tasks and closes every connection.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// # let producer = rmq_producer::Producer::builder("doc_group")
+    /// #     .namesrv(cluster.name_server_addr()).connector(cluster.connector()).build().await?;
+    /// use std::time::Duration;
+    /// use rmq_producer::{Message, SendErrorKind};
+    /// let report = producer.close(Duration::from_secs(5)).await;
+    /// assert_eq!(report.abandoned, 0);
+    /// let err = producer.send(Message::new("TopicTest", "too late")).await.unwrap_err();
+    /// assert_eq!(err.kind(), SendErrorKind::Shutdown);
+    /// # Ok(()) }
+    /// ```
     pub async fn close(&self, deadline: Duration) -> CloseReport {
         let inner = &self.inner;
         let deadline = Instant::now() + deadline;

@@ -132,11 +132,47 @@ pub enum BuildError {
 
 impl ProducerBuilder {
     /// A builder with every default of [`ProducerConfig`] and this group.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// use rmq_producer::ProducerBuilder;
+    /// let producer = ProducerBuilder::new("orders")
+    ///     .namesrv(cluster.name_server_addr())
+    /// #   .connector(cluster.connector())
+    ///     .build()
+    ///     .await?;
+    /// assert_eq!(producer.config().group, "orders");
+    /// # Ok(()) }
+    /// ```
     pub fn new(group: impl Into<String>) -> Self {
         Self::from_config(ProducerConfig::new(group))
     }
 
     /// A builder from a complete configuration (e.g. loaded from TOML).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// use rmq_producer::{ProducerBuilder, ProducerConfig};
+    /// let toml = format!(
+    ///     "group = \"orders\"\nsend_timeout = \"5s\"\nnamesrv_addrs = [\"{}\"]\n",
+    ///     cluster.name_server_addr()
+    /// );
+    /// let config = ProducerConfig::from_toml_str(&toml)?;
+    /// let producer = ProducerBuilder::from_config(config)
+    /// #   .connector(cluster.connector())
+    ///     .build()
+    ///     .await?;
+    /// assert_eq!(producer.config().send_timeout, std::time::Duration::from_secs(5));
+    /// # Ok(()) }
+    /// ```
     pub fn from_config(config: ProducerConfig) -> Self {
         Self {
             config,
@@ -149,6 +185,21 @@ impl ProducerBuilder {
     }
 
     /// Adds a name server (`host:port`; several separated by `;` are accepted).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// let producer = rmq_producer::Producer::builder("orders")
+    ///     .namesrv(&format!("{};127.0.0.1:1", cluster.name_server_addr())) // two name servers
+    /// #   .connector(cluster.connector())
+    ///     .build()
+    ///     .await?;
+    /// assert_eq!(producer.config().namesrv_addrs.len(), 2);
+    /// # Ok(()) }
+    /// ```
     pub fn namesrv(mut self, addrs: &str) -> Self {
         self.config
             .namesrv_addrs
@@ -157,46 +208,211 @@ impl ProducerBuilder {
     }
 
     /// Edits the configuration in place.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// let producer = rmq_producer::Producer::builder("orders")
+    ///     .namesrv(cluster.name_server_addr())
+    /// #   .connector(cluster.connector())
+    ///     .configure(|c| {
+    ///         c.max_in_flight_messages = 1_000;
+    ///         c.compression.threshold = 16 * 1024;
+    ///     })
+    ///     .build()
+    ///     .await?;
+    /// assert_eq!(producer.config().max_in_flight_messages, 1_000);
+    /// # Ok(()) }
+    /// ```
     pub fn configure(mut self, f: impl FnOnce(&mut ProducerConfig)) -> Self {
         f(&mut self.config);
         self
     }
 
     /// The whole-send deadline (default 3 s).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// use std::time::Duration;
+    /// let producer = rmq_producer::Producer::builder("orders")
+    ///     .namesrv(cluster.name_server_addr())
+    /// #   .connector(cluster.connector())
+    ///     .send_timeout(Duration::from_secs(10))
+    ///     .build()
+    ///     .await?;
+    /// assert_eq!(producer.config().send_timeout, Duration::from_secs(10));
+    /// # Ok(()) }
+    /// ```
     pub fn send_timeout(self, timeout: Duration) -> Self {
         self.configure(|c| c.send_timeout = timeout)
     }
 
     /// Retries after the first attempt (default 2).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// let producer = rmq_producer::Producer::builder("orders")
+    ///     .namesrv(cluster.name_server_addr())
+    /// #   .connector(cluster.connector())
+    ///     .retries(4)
+    ///     .build()
+    ///     .await?;
+    /// assert_eq!(producer.config().retries, 4);
+    /// # Ok(()) }
+    /// ```
     pub fn retries(self, retries: u32) -> Self {
         self.configure(|c| c.retries = retries)
     }
 
     /// Replaces the fault strategy (default: [`LatencyFaultStrategy`] with Java 5.x tables).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// use std::sync::Arc;
+    /// use rmq_producer::LatencyFaultStrategy;
+    /// let producer = rmq_producer::Producer::builder("orders")
+    ///     .namesrv(cluster.name_server_addr())
+    /// #   .connector(cluster.connector())
+    ///     .fault_strategy(Arc::new(LatencyFaultStrategy::java_4_9()))
+    ///     .build()
+    ///     .await?;
+    /// # let _ = producer;
+    /// # Ok(()) }
+    /// ```
     pub fn fault_strategy(mut self, strategy: Arc<dyn FaultStrategy>) -> Self {
         self.fault = Some(strategy);
         self
     }
 
     /// Dials through this connector instead of TCP (tests: an in-memory network).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// // Route every connection through the fake cluster's in-memory network.
+    /// let producer = rmq_producer::Producer::builder("orders")
+    ///     .namesrv(cluster.name_server_addr())
+    ///     .connector(cluster.connector())
+    ///     .build()
+    ///     .await?;
+    /// producer.send(rmq_producer::Message::new("TopicTest", "via memory")).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn connector(mut self, connector: Arc<dyn Connector>) -> Self {
         self.connector = Some(connector);
         self
     }
 
     /// Adds a send hook.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// use std::sync::Arc;
+    /// use rmq_producer::hook::{AttemptContext, SendHook};
+    /// #[derive(Debug)]
+    /// struct Log;
+    /// impl SendHook for Log {
+    ///     fn before_attempt(&self, ctx: &AttemptContext<'_>) {
+    ///         println!("attempt {} to {}", ctx.attempt, ctx.queue);
+    ///     }
+    /// }
+    /// let producer = rmq_producer::Producer::builder("orders")
+    ///     .namesrv(cluster.name_server_addr())
+    /// #   .connector(cluster.connector())
+    ///     .send_hook(Arc::new(Log))
+    ///     .build()
+    ///     .await?;
+    /// producer.send(rmq_producer::Message::new("TopicTest", "logged")).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn send_hook(mut self, hook: Arc<dyn SendHook>) -> Self {
         self.hooks.push(hook);
         self
     }
 
     /// Adds a check-forbidden hook (may veto sends).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// use std::sync::Arc;
+    /// use rmq_producer::{Message, SendErrorKind};
+    /// use rmq_producer::hook::CheckForbiddenHook;
+    /// #[derive(Debug)]
+    /// struct NoEmptyTags;
+    /// impl CheckForbiddenHook for NoEmptyTags {
+    ///     fn check(&self, m: &Message) -> Result<(), String> {
+    ///         m.tags().map(|_| ()).ok_or_else(|| "every message needs a tag".into())
+    ///     }
+    /// }
+    /// let producer = rmq_producer::Producer::builder("orders")
+    ///     .namesrv(cluster.name_server_addr())
+    /// #   .connector(cluster.connector())
+    ///     .check_forbidden_hook(Arc::new(NoEmptyTags))
+    ///     .build()
+    ///     .await?;
+    /// let err = producer.send(Message::new("TopicTest", "untagged")).await.unwrap_err();
+    /// assert_eq!(err.kind(), SendErrorKind::HookVeto);
+    /// # Ok(()) }
+    /// ```
     pub fn check_forbidden_hook(mut self, hook: Arc<dyn CheckForbiddenHook>) -> Self {
         self.forbidden.push(hook);
         self
     }
 
     /// Adds an RPC hook that sees every request (runs before ACL signing).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// use std::sync::Arc;
+    /// use rmq_protocol::RemotingCommand;
+    /// use rmq_remoting::{HookError, RpcHook};
+    /// #[derive(Debug)]
+    /// struct Zone;
+    /// impl RpcHook for Zone {
+    ///     fn before_request(&self, _addr: &str, request: &mut RemotingCommand) -> Result<(), HookError> {
+    ///         request.ext_fields.insert("__ZONE_NAME", "zone-a");
+    ///         Ok(())
+    ///     }
+    /// }
+    /// let producer = rmq_producer::Producer::builder("orders")
+    ///     .namesrv(cluster.name_server_addr())
+    /// #   .connector(cluster.connector())
+    ///     .rpc_hook(Arc::new(Zone))
+    ///     .build()
+    ///     .await?;
+    /// producer.send(rmq_producer::Message::new("TopicTest", "zoned")).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn rpc_hook(mut self, hook: Arc<dyn RpcHook>) -> Self {
         self.rpc_hooks.push(hook);
         self
@@ -204,8 +420,35 @@ impl ProducerBuilder {
 
     /// Validates the settings and starts the producer (background route polling and
     /// heartbeats). Needs a tokio runtime. Does not need the cluster to be up.
+    /// Without any configured name server, `NAMESRV_ADDR` (`;`-separated) is used, as
+    /// in Java.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// use rmq_producer::{BuildError, Producer};
+    /// // A bad setting is a ConfigError, before any I/O.
+    /// let err = Producer::builder("orders").configure(|c| c.max_in_flight_messages = 0).build().await.unwrap_err();
+    /// assert!(matches!(err, BuildError::Config(_)));
+    /// let producer = Producer::builder("orders")
+    ///     .namesrv(cluster.name_server_addr())
+    /// #   .connector(cluster.connector())
+    ///     .build()
+    ///     .await?;
+    /// # let _ = producer;
+    /// # Ok(()) }
+    /// ```
     pub async fn build(self) -> Result<Producer, BuildError> {
-        let config = self.config;
+        let mut config = self.config;
+        if config.namesrv_addrs.is_empty()
+            && let Ok(list) = std::env::var("NAMESRV_ADDR")
+        {
+            // As Java: without configured name servers, NAMESRV_ADDR names them.
+            config.namesrv_addrs = rmq_route::parse_name_server_addrs(&list);
+        }
         config.validate()?;
         let connector = match self.connector {
             Some(c) => c,
@@ -282,22 +525,79 @@ pub struct Producer {
 
 impl Producer {
     /// A builder for the producer group `group`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// let producer = rmq_producer::Producer::builder("orders")
+    ///     .namesrv(cluster.name_server_addr())
+    /// #   .connector(cluster.connector())
+    ///     .build()
+    ///     .await?;
+    /// # let _ = producer;
+    /// # Ok(()) }
+    /// ```
     pub fn builder(group: impl Into<String>) -> ProducerBuilder {
         ProducerBuilder::new(group)
     }
 
     /// The configuration in force.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// # let producer = rmq_producer::Producer::builder("doc_group")
+    /// #     .namesrv(cluster.name_server_addr()).connector(cluster.connector()).build().await?;
+    /// assert_eq!(producer.config().retries, 2);
+    /// assert_eq!(producer.config().send_timeout, std::time::Duration::from_secs(3));
+    /// # Ok(()) }
+    /// ```
     pub fn config(&self) -> &ProducerConfig {
         &self.inner.config
     }
 
     /// This client's id as brokers see it (`ip@instance`).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// # let producer = rmq_producer::Producer::builder("doc_group")
+    /// #     .namesrv(cluster.name_server_addr()).connector(cluster.connector()).build().await?;
+    /// assert!(producer.client_id().contains('@'));
+    /// # Ok(()) }
+    /// ```
     pub fn client_id(&self) -> &str {
         &self.inner.identity.client_id
     }
 
     /// Sets the message's UNIQ_KEY now (if it has none) and returns it, so the
     /// application can record the id before sending. Sends keep an existing key.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// # let producer = rmq_producer::Producer::builder("doc_group")
+    /// #     .namesrv(cluster.name_server_addr()).connector(cluster.connector()).build().await?;
+    /// use rmq_producer::Message;
+    /// let mut message = Message::new("TopicTest", "payload");
+    /// let id = producer.assign_uniq_key(&mut message).to_owned();
+    /// // record `id` in your database, then send: the receipt carries the same id
+    /// let receipt = producer.send(message).await?;
+    /// assert_eq!(receipt.msg_id, id);
+    /// # Ok(()) }
+    /// ```
     pub fn assign_uniq_key<'m>(&self, message: &'m mut Message) -> &'m str {
         if message.uniq_key().is_none() {
             let id = self.inner.ids.next(crate::client::now_ms());
@@ -307,11 +607,44 @@ impl Producer {
     }
 
     /// Sends a message and waits until the broker stored it (or the send failed).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// # let producer = rmq_producer::Producer::builder("doc_group")
+    /// #     .namesrv(cluster.name_server_addr()).connector(cluster.connector()).build().await?;
+    /// use rmq_producer::{Message, SendStatus};
+    /// let receipt = producer.send(Message::new("TopicTest", "hello").with_tags("TagA")?).await?;
+    /// assert_eq!(receipt.status, SendStatus::SendOk);
+    /// println!("{} stored in {} at offset {}", receipt.msg_id, receipt.message_queue, receipt.queue_offset);
+    /// # Ok(()) }
+    /// ```
     pub async fn send(&self, message: Message) -> Result<SendResult, SendError> {
         self.send_with(message, SendOptions::default()).await
     }
 
     /// Sends with per-call options (deadline, target queue or selector, retries).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// # let producer = rmq_producer::Producer::builder("doc_group")
+    /// #     .namesrv(cluster.name_server_addr()).connector(cluster.connector()).build().await?;
+    /// use std::time::Duration;
+    /// use rmq_producer::{Message, MessageQueue, SendOptions};
+    /// let options = SendOptions::default()
+    ///     .timeout(Duration::from_millis(500))
+    ///     .queue(MessageQueue::new("TopicTest", "broker-a", 2));
+    /// let receipt = producer.send_with(Message::new("TopicTest", "pinned"), options).await?;
+    /// assert_eq!(receipt.message_queue.queue_id, 2);
+    /// # Ok(()) }
+    /// ```
     pub async fn send_with(&self, message: Message, options: SendOptions) -> Result<SendResult, SendError> {
         let mode = match options.target {
             Target::Auto => Mode::Auto,
@@ -323,12 +656,50 @@ impl Producer {
     /// Like [`send`](Self::send), but fails at once with
     /// [`SendErrorKind::BufferFull`] (handing the message back) when the in-flight
     /// limit is reached, instead of waiting for room.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// # let producer = rmq_producer::Producer::builder("doc_group")
+    /// #     .namesrv(cluster.name_server_addr()).connector(cluster.connector()).build().await?;
+    /// use rmq_producer::{Message, SendErrorKind};
+    /// match producer.try_send(Message::new("TopicTest", "maybe")).await {
+    ///     Ok(receipt) => println!("stored {}", receipt.msg_id),
+    ///     Err(e) if e.kind() == SendErrorKind::BufferFull => {
+    ///         let message = e.into_message().expect("handed back");
+    ///         println!("full; parked {} bytes for later", message.body().len());
+    ///     }
+    ///     Err(e) => return Err(e.into()),
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn try_send(&self, message: Message) -> Result<SendResult, SendError> {
         self.inner.send_one(message, SendOptions::default(), Mode::Auto, false).await
     }
 
     /// Sends in the background and calls `callback` exactly once with the outcome
     /// (also when the producer or the runtime shuts down first).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// # let producer = rmq_producer::Producer::builder("doc_group")
+    /// #     .namesrv(cluster.name_server_addr()).connector(cluster.connector()).build().await?;
+    /// use rmq_producer::Message;
+    /// let (tx, rx) = tokio::sync::oneshot::channel();
+    /// producer.send_with_callback(Message::new("TopicTest", "in the background"), move |result| {
+    ///     let _ = tx.send(result.map(|r| r.msg_id));
+    /// });
+    /// let id = rx.await??;
+    /// assert!(!id.is_empty());
+    /// # Ok(()) }
+    /// ```
     pub fn send_with_callback<F>(&self, message: Message, callback: F)
     where
         F: FnOnce(Result<SendResult, SendError>) + Send + 'static,
@@ -343,6 +714,18 @@ impl Producer {
 
     /// Sends without waiting for the broker's answer: resolves once the request was
     /// written. Retried only when it surely was not sent.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// # let producer = rmq_producer::Producer::builder("doc_group")
+    /// #     .namesrv(cluster.name_server_addr()).connector(cluster.connector()).build().await?;
+    /// producer.send_oneway(rmq_producer::Message::new("TopicTest", "fire and forget")).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn send_oneway(&self, message: Message) -> Result<(), SendError> {
         self.inner
             .send_one(message, SendOptions::default(), Mode::Oneway, true)
@@ -351,6 +734,22 @@ impl Producer {
     }
 
     /// A snapshot of the producer's counters.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// # let producer = rmq_producer::Producer::builder("doc_group")
+    /// #     .namesrv(cluster.name_server_addr()).connector(cluster.connector()).build().await?;
+    /// producer.send(rmq_producer::Message::new("TopicTest", "counted")).await?;
+    /// let stats = producer.stats();
+    /// assert_eq!(stats.sent, 1);
+    /// assert_eq!(stats.in_flight, 0);
+    /// println!("p50 {:?}, isolated brokers {:?}", stats.latency_p50, stats.isolated_brokers);
+    /// # Ok(()) }
+    /// ```
     pub fn stats(&self) -> ProducerStats {
         let inner = &self.inner;
         let routes = inner
@@ -373,6 +772,20 @@ impl Producer {
     }
 
     /// Whether [`close`](Self::close) was called.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// # let producer = rmq_producer::Producer::builder("doc_group")
+    /// #     .namesrv(cluster.name_server_addr()).connector(cluster.connector()).build().await?;
+    /// assert!(!producer.is_closed());
+    /// producer.close(std::time::Duration::from_secs(1)).await;
+    /// assert!(producer.is_closed());
+    /// # Ok(()) }
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.inner.closed.load(Ordering::Acquire)
     }

@@ -288,7 +288,7 @@ fn process_env() -> Result<Vec<(String, String)>, ConfigError> {
     Ok(out)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "zlib", feature = "zstd", feature = "lz4"))]
 mod tests {
     use std::path::PathBuf;
     use std::time::Duration;
