@@ -45,15 +45,21 @@ impl Producer {
 
 impl Inner {
     fn batch_check(&self, first_topic: &str, m: &Message) -> Result<(), SendError> {
-        let invalid = |why: String| SendError::new(SendErrorKind::InvalidMessage, Delivery::NotSent, why);
+        let invalid =
+            |why: String| SendError::new(SendErrorKind::InvalidMessage, Delivery::NotSent, why);
         if m.topic() != first_topic {
-            return Err(invalid(format!("batch mixes topics {first_topic} and {}", m.topic())));
+            return Err(invalid(format!(
+                "batch mixes topics {first_topic} and {}",
+                m.topic()
+            )));
         }
         if m.topic().starts_with("%RETRY%") {
             return Err(invalid("a batch cannot go to a %RETRY% topic".to_owned()));
         }
         if m.delay_level() > 0 {
-            return Err(invalid("delay levels are not supported in batches".to_owned()));
+            return Err(invalid(
+                "delay levels are not supported in batches".to_owned(),
+            ));
         }
         self.check(m)
     }
@@ -62,7 +68,8 @@ impl Inner {
         let started = Instant::now();
         let deadline = started + self.config.send_timeout;
         let n = messages.len();
-        let mut results: Vec<Option<Result<SendResult, SendError>>> = (0..n).map(|_| None).collect();
+        let mut results: Vec<Option<Result<SendResult, SendError>>> =
+            (0..n).map(|_| None).collect();
         let Some(first_topic) = messages.first().map(|m| m.topic().to_owned()) else {
             return Vec::new();
         };
@@ -70,14 +77,19 @@ impl Inner {
         let mut chunks: Vec<Vec<(usize, Message)>> = vec![Vec::new()];
         let mut chunk_bytes = 0usize;
         for (i, mut m) in messages.into_iter().enumerate() {
-            let checked = self.batch_check(&first_topic, &m).and_then(|()| self.stamp(&mut m).map(|_| ()));
+            let checked = self
+                .batch_check(&first_topic, &m)
+                .and_then(|()| self.stamp(&mut m).map(|_| ()));
             if let Err(e) = checked {
                 self.stats.record_failure(e.kind());
                 results[i] = Some(Err(e.with_message(m)));
                 continue;
             }
-            let size = ENTRY_OVERHEAD + m.body().len() + m.encode_properties().map_or(0, |p| p.len());
-            if chunk_bytes + size > self.config.max_message_size && chunks.last().is_some_and(|c| !c.is_empty()) {
+            let size =
+                ENTRY_OVERHEAD + m.body().len() + m.encode_properties().map_or(0, |p| p.len());
+            if chunk_bytes + size > self.config.max_message_size
+                && chunks.last().is_some_and(|c| !c.is_empty())
+            {
                 chunks.push(Vec::new());
                 chunk_bytes = 0;
             }
@@ -105,18 +117,41 @@ impl Inner {
         }
         results
             .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(SendError::new(SendErrorKind::InvalidMessage, Delivery::NotSent, "message was not processed"))))
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(SendError::new(
+                        SendErrorKind::InvalidMessage,
+                        Delivery::NotSent,
+                        "message was not processed",
+                    ))
+                })
+            })
             .collect()
     }
 
-    async fn send_chunk(&self, chunk: &[(usize, Message)], deadline: Instant) -> Result<Vec<SendResult>, SendError> {
+    async fn send_chunk(
+        &self,
+        chunk: &[(usize, Message)],
+        deadline: Instant,
+    ) -> Result<Vec<SendResult>, SendError> {
         let messages: Vec<Message> = chunk.iter().map(|(_, m)| m.clone()).collect();
         let mut body = BytesMut::new();
-        encode_batch(&messages, &mut body)
-            .map_err(|e| SendError::new(SendErrorKind::InvalidMessage, Delivery::NotSent, e.to_string()))?;
+        encode_batch(&messages, &mut body).map_err(|e| {
+            SendError::new(
+                SendErrorKind::InvalidMessage,
+                Delivery::NotSent,
+                e.to_string(),
+            )
+        })?;
         let _permit = self.admit(body.len(), deadline, true).await?;
-        let topic = messages.first().map(|m| m.topic().to_owned()).unwrap_or_default();
-        let ids: Vec<String> = messages.iter().map(|m| m.uniq_key().unwrap_or_default().to_owned()).collect();
+        let topic = messages
+            .first()
+            .map(|m| m.topic().to_owned())
+            .unwrap_or_default();
+        let ids: Vec<String> = messages
+            .iter()
+            .map(|m| m.uniq_key().unwrap_or_default().to_owned())
+            .collect();
         let prepared = Prepared {
             wire_topic: self.wire_topic(&topic),
             topic,
@@ -128,7 +163,16 @@ impl Inner {
             batch: true,
             msg_id: ids.join(","),
         };
-        let delivered = self.deliver(&prepared, None, &Target::Auto, Mode::Auto, self.config.retries, deadline).await?;
+        let delivered = self
+            .deliver(
+                &prepared,
+                None,
+                &Target::Auto,
+                Mode::Auto,
+                self.config.retries,
+                deadline,
+            )
+            .await?;
         let r = delivered.result;
         let offsets: Vec<&str> = r.offset_msg_id.split(',').collect();
         Ok(ids
@@ -138,7 +182,11 @@ impl Inner {
                 status: r.status,
                 msg_id: id,
                 offset_msg_id: offsets.get(i).map_or_else(String::new, |s| (*s).to_owned()),
-                message_queue: MessageQueue::new(&r.message_queue.topic, &r.message_queue.broker_name, r.message_queue.queue_id),
+                message_queue: MessageQueue::new(
+                    &r.message_queue.topic,
+                    &r.message_queue.broker_name,
+                    r.message_queue.queue_id,
+                ),
                 queue_offset: r.queue_offset + i64::try_from(i).unwrap_or(0),
                 transaction_id: None,
                 region_id: r.region_id.clone(),

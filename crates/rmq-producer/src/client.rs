@@ -70,7 +70,10 @@ fn host_ip() -> Option<IpAddr> {
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())?;
     let addrs = (name.trim(), 0u16).to_socket_addrs().ok()?;
-    let mut addrs: Vec<IpAddr> = addrs.map(|a| a.ip()).filter(|ip| !ip.is_loopback() && !ip.is_unspecified()).collect();
+    let mut addrs: Vec<IpAddr> = addrs
+        .map(|a| a.ip())
+        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+        .collect();
     // IPv4 first, as Java prefers it.
     addrs.sort_by_key(|ip| !ip.is_ipv4());
     addrs.into_iter().next()
@@ -86,30 +89,19 @@ pub(crate) fn connector(config: &ProducerConfig) -> io::Result<Arc<dyn Connector
 }
 
 #[cfg(feature = "tls")]
-fn tls_connector(config: &ProducerConfig, tcp: Arc<dyn Connector>) -> io::Result<Arc<dyn Connector>> {
-    use rmq_remoting::tls::{TlsConfig, TlsConnector};
-    let t = &config.tls;
-    let mut tls = TlsConfig::new().with_handshake_timeout(t.handshake_timeout);
-    if let Some(ca) = &t.ca_file {
-        tls = tls.with_ca_file(ca);
-    }
-    if let Some(roots) = t.system_roots {
-        tls = tls.with_system_roots(roots);
-    }
-    if let (Some(cert), Some(key)) = (&t.client_cert_file, &t.client_key_file) {
-        tls = tls.with_client_cert_files(cert, key);
-    }
-    if let Some(name) = &t.server_name {
-        tls = tls.with_server_name_override(name);
-    }
-    if t.danger_accept_invalid_certs {
-        tls = tls.danger_accept_invalid_certs();
-    }
-    Ok(Arc::new(TlsConnector::new(tcp, tls)?))
+fn tls_connector(
+    config: &ProducerConfig,
+    tcp: Arc<dyn Connector>,
+) -> io::Result<Arc<dyn Connector>> {
+    let tls = config.tls.to_tls_config();
+    Ok(Arc::new(rmq_remoting::tls::TlsConnector::new(tcp, tls)?))
 }
 
 #[cfg(not(feature = "tls"))]
-fn tls_connector(_config: &ProducerConfig, _tcp: Arc<dyn Connector>) -> io::Result<Arc<dyn Connector>> {
+fn tls_connector(
+    _config: &ProducerConfig,
+    _tcp: Arc<dyn Connector>,
+) -> io::Result<Arc<dyn Connector>> {
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
         "TLS is enabled in the configuration but rmq-producer was built without its `tls` feature",

@@ -127,7 +127,10 @@ impl SendError {
         self
     }
 
-    pub(crate) fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+    pub(crate) fn with_source(
+        mut self,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
         self.inner.source = Some(Arc::new(source));
         self
     }
@@ -202,7 +205,11 @@ impl SendError {
 impl fmt::Display for SendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let i = &self.inner;
-        write!(f, "send failed ({:?}, {:?}): {}", i.kind, i.delivery, i.detail)?;
+        write!(
+            f,
+            "send failed ({:?}, {:?}): {}",
+            i.kind, i.delivery, i.detail
+        )?;
         if let Some(code) = i.response_code {
             write!(f, "; broker answered {code}")?;
         }
@@ -234,6 +241,9 @@ impl fmt::Debug for SendError {
 
 impl std::error::Error for SendError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.inner.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+        self.inner
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }

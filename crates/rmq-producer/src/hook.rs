@@ -8,8 +8,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rmq_protocol::message::{Message, MessageQueue};
 use rmq_protocol::message::send_result::SendResult;
+use rmq_protocol::message::{Message, MessageQueue};
 use tracing::warn;
 
 use crate::error::SendError;
@@ -44,7 +44,12 @@ pub trait SendHook: Send + Sync + std::fmt::Debug {
     }
 
     /// After the attempt finished, with how long it took.
-    fn after_attempt(&self, ctx: &AttemptContext<'_>, outcome: AttemptOutcome<'_>, elapsed: Duration) {
+    fn after_attempt(
+        &self,
+        ctx: &AttemptContext<'_>,
+        outcome: AttemptOutcome<'_>,
+        elapsed: Duration,
+    ) {
         let _ = (ctx, outcome, elapsed);
     }
 }
@@ -65,20 +70,32 @@ pub(crate) fn run_before(hooks: &[Arc<dyn SendHook>], ctx: &AttemptContext<'_>) 
 }
 
 /// Calls every hook, containing panics.
-pub(crate) fn run_after(hooks: &[Arc<dyn SendHook>], ctx: &AttemptContext<'_>, outcome: &AttemptOutcome<'_>, elapsed: Duration) {
+pub(crate) fn run_after(
+    hooks: &[Arc<dyn SendHook>],
+    ctx: &AttemptContext<'_>,
+    outcome: &AttemptOutcome<'_>,
+    elapsed: Duration,
+) {
     for hook in hooks {
         let outcome = match outcome {
             AttemptOutcome::Stored(r) => AttemptOutcome::Stored(r),
             AttemptOutcome::Failed(e) => AttemptOutcome::Failed(e),
         };
-        if catch_unwind(AssertUnwindSafe(|| hook.after_attempt(ctx, outcome, elapsed))).is_err() {
+        if catch_unwind(AssertUnwindSafe(|| {
+            hook.after_attempt(ctx, outcome, elapsed)
+        }))
+        .is_err()
+        {
             warn!(?hook, "send hook panicked in after_attempt; ignored");
         }
     }
 }
 
 /// Runs the veto hooks; a panicking hook counts as a veto (fail closed).
-pub(crate) fn check_forbidden(hooks: &[Arc<dyn CheckForbiddenHook>], message: &Message) -> Result<(), String> {
+pub(crate) fn check_forbidden(
+    hooks: &[Arc<dyn CheckForbiddenHook>],
+    message: &Message,
+) -> Result<(), String> {
     for hook in hooks {
         match catch_unwind(AssertUnwindSafe(|| hook.check(message))) {
             Ok(Ok(())) => {}

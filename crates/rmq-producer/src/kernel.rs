@@ -92,10 +92,18 @@ fn outcome_of(e: &RemotingError) -> Outcome {
 
 impl Inner {
     /// The route of a wire topic, as a typed send error on failure.
-    async fn route(&self, wire_topic: &str, deadline: Instant) -> Result<std::sync::Arc<TopicPublishInfo>, SendError> {
+    async fn route(
+        &self,
+        wire_topic: &str,
+        deadline: Instant,
+    ) -> Result<std::sync::Arc<TopicPublishInfo>, SendError> {
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
-            return Err(SendError::new(SendErrorKind::Timeout, Delivery::NotSent, "deadline passed before a route was found"));
+            return Err(SendError::new(
+                SendErrorKind::Timeout,
+                Delivery::NotSent,
+                "deadline passed before a route was found",
+            ));
         }
         self.routes.get(wire_topic, remaining).await.map_err(|e| {
             let kind = match &e {
@@ -103,7 +111,12 @@ impl Inner {
                 RouteError::Timeout { .. } => SendErrorKind::Timeout,
                 _ => SendErrorKind::NoRoute,
             };
-            SendError::new(kind, Delivery::NotSent, format!("no route for topic {wire_topic}: {e}")).with_source(e)
+            SendError::new(
+                kind,
+                Delivery::NotSent,
+                format!("no route for topic {wire_topic}: {e}"),
+            )
+            .with_source(e)
         })
     }
 
@@ -120,21 +133,48 @@ impl Inner {
             return Ok(q.clone());
         }
         let queues = info.queues();
-        let no_queue = || SendError::new(SendErrorKind::NoRoute, Delivery::NotSent, format!("topic {} has no writable queue", info.topic()));
+        let no_queue = || {
+            SendError::new(
+                SendErrorKind::NoRoute,
+                Delivery::NotSent,
+                format!("topic {} has no writable queue", info.topic()),
+            )
+        };
         let chosen = match target {
             Target::Auto => {
-                let idx = select_index(queues.len(), info.next_index(), |i| queues[i].broker_name.as_str(), self.fault.as_ref(), avoid, std::time::Instant::now())
-                    .ok_or_else(no_queue)?;
+                let idx = select_index(
+                    queues.len(),
+                    info.next_index(),
+                    |i| queues[i].broker_name.as_str(),
+                    self.fault.as_ref(),
+                    avoid,
+                    std::time::Instant::now(),
+                )
+                .ok_or_else(no_queue)?;
                 return queues.get(idx).cloned().ok_or_else(no_queue);
             }
             Target::Queue(q) => q.clone(),
             Target::Selector(selector, arg) => {
-                let msg = msg.ok_or_else(|| SendError::new(SendErrorKind::InvalidMessage, Delivery::NotSent, "a selector needs a single message"))?;
+                let msg = msg.ok_or_else(|| {
+                    SendError::new(
+                        SendErrorKind::InvalidMessage,
+                        Delivery::NotSent,
+                        "a selector needs a single message",
+                    )
+                })?;
                 let idx = selector.select(queues, msg, arg).ok_or_else(|| {
-                    SendError::new(SendErrorKind::NoRoute, Delivery::NotSent, format!("selector {selector:?} chose no queue"))
+                    SendError::new(
+                        SendErrorKind::NoRoute,
+                        Delivery::NotSent,
+                        format!("selector {selector:?} chose no queue"),
+                    )
                 })?;
                 queues.get(idx).cloned().ok_or_else(|| {
-                    SendError::new(SendErrorKind::NoRoute, Delivery::NotSent, format!("selector chose queue index {idx} of {}", queues.len()))
+                    SendError::new(
+                        SendErrorKind::NoRoute,
+                        Delivery::NotSent,
+                        format!("selector chose queue index {idx} of {}", queues.len()),
+                    )
                 })?
             }
         };
@@ -172,20 +212,36 @@ impl Inner {
                 }
             };
             let queue = self.pick_queue(&info, target, msg, &mut pinned, last_broker.as_deref())?;
-            let Some(addr) = info.broker_addr(&queue.broker_name).map(|a| self.broker_addr(a)) else {
-                last_error = Some(SendError::new(SendErrorKind::NoRoute, Delivery::NotSent, format!("no master address for broker {}", queue.broker_name)));
+            let Some(addr) = info
+                .broker_addr(&queue.broker_name)
+                .map(|a| self.broker_addr(a))
+            else {
+                last_error = Some(SendError::new(
+                    SendErrorKind::NoRoute,
+                    Delivery::NotSent,
+                    format!("no master address for broker {}", queue.broker_name),
+                ));
                 last_broker = Some(queue.broker_name.clone());
                 continue;
             };
             // Leave a reserve for the attempts still allowed, but never starve this one.
             let left = max_attempts - attempt;
             let reserve = ATTEMPT_RESERVE.saturating_mul(left);
-            let attempt_deadline = if deadline.saturating_duration_since(now) > reserve * 2 { deadline - reserve } else { deadline };
+            let attempt_deadline = if deadline.saturating_duration_since(now) > reserve * 2 {
+                deadline - reserve
+            } else {
+                deadline
+            };
+            let attempt_deadline = match self.config.attempt_timeout {
+                Some(cap) => attempt_deadline.min(now + cap),
+                None => attempt_deadline,
+            };
             let header = SendMessageRequestHeaderV2 {
                 producer_group: self.group.clone(),
                 topic: p.wire_topic.clone(),
                 default_topic: self.config.create_topic_key.clone(),
-                default_topic_queue_nums: i32::try_from(self.config.default_topic_queue_nums).unwrap_or(4),
+                default_topic_queue_nums: i32::try_from(self.config.default_topic_queue_nums)
+                    .unwrap_or(4),
                 queue_id: queue.queue_id,
                 sys_flag: p.sys_flag,
                 born_timestamp: now_ms(),
@@ -197,7 +253,9 @@ impl Inner {
                 batch: p.batch,
                 broker_name: Some(queue.broker_name.clone()),
             };
-            let cmd = RemotingCommand::with_header(p.code, &header).serialize_type(self.header_format).body(p.body.clone());
+            let cmd = RemotingCommand::with_header(p.code, &header)
+                .serialize_type(self.header_format)
+                .body(p.body.clone());
             let ctx = msg.map(|m| AttemptContext {
                 message: m,
                 queue: &queue,
@@ -213,9 +271,17 @@ impl Inner {
                 self.stats.record_retry();
             }
             let outcome = if mode == Mode::Oneway {
-                self.pool.invoke_oneway_at(&addr, cmd, attempt_deadline).instrument(span).await.map(|()| None)
+                self.pool
+                    .invoke_oneway_at(&addr, cmd, attempt_deadline)
+                    .instrument(span)
+                    .await
+                    .map(|()| None)
             } else {
-                self.pool.invoke_at(&addr, cmd, attempt_deadline).instrument(span).await.map(Some)
+                self.pool
+                    .invoke_at(&addr, cmd, attempt_deadline)
+                    .instrument(span)
+                    .await
+                    .map(Some)
             };
             let latency = started.elapsed();
             let now_std = std::time::Instant::now();
@@ -223,12 +289,20 @@ impl Inner {
             let response = match outcome {
                 Ok(None) => {
                     // One-way: written; there is no answer to wait for.
-                    self.fault.on_result(&queue.broker_name, AttemptReport::success(latency), now_std);
+                    self.fault.on_result(
+                        &queue.broker_name,
+                        AttemptReport::success(latency),
+                        now_std,
+                    );
                     let result = SendResult {
                         status: SendStatus::SendOk,
                         msg_id: p.msg_id.clone(),
                         offset_msg_id: String::new(),
-                        message_queue: MessageQueue::new(&p.topic, &queue.broker_name, queue.queue_id),
+                        message_queue: MessageQueue::new(
+                            &p.topic,
+                            &queue.broker_name,
+                            queue.queue_id,
+                        ),
                         queue_offset: -1,
                         transaction_id: None,
                         region_id: rmq_protocol::message::send_result::DEFAULT_REGION.to_owned(),
@@ -239,13 +313,29 @@ impl Inner {
                 }
                 Ok(Some(response)) => response,
                 Err(e) => {
-                    self.fault.on_result(&queue.broker_name, AttemptReport::new(latency, outcome_of(&e)), now_std);
+                    self.fault.on_result(
+                        &queue.broker_name,
+                        AttemptReport::new(latency, outcome_of(&e)),
+                        now_std,
+                    );
                     let written = e.delivery() == WireDelivery::Indeterminate;
                     any_written |= written;
-                    let kind = if e.is_timeout() { SendErrorKind::Timeout } else { SendErrorKind::AllBrokersUnavailable };
-                    let err = SendError::new(kind, if written { Delivery::Indeterminate } else { Delivery::NotSent }, e.to_string())
-                        .with_broker(&queue.broker_name)
-                        .with_source(e);
+                    let kind = if e.is_timeout() {
+                        SendErrorKind::Timeout
+                    } else {
+                        SendErrorKind::AllBrokersUnavailable
+                    };
+                    let err = SendError::new(
+                        kind,
+                        if written {
+                            Delivery::Indeterminate
+                        } else {
+                            Delivery::NotSent
+                        },
+                        e.to_string(),
+                    )
+                    .with_broker(&queue.broker_name)
+                    .with_source(e);
                     if let Some(ctx) = &ctx {
                         hook::run_after(&self.hooks, ctx, &AttemptOutcome::Failed(&err), latency);
                     }
@@ -259,35 +349,73 @@ impl Inner {
             };
             let code = response.response_code();
             if let Some(status) = SendStatus::from_response_code(code) {
-                self.fault.on_result(&queue.broker_name, AttemptReport::success(latency), now_std);
+                self.fault
+                    .on_result(&queue.broker_name, AttemptReport::success(latency), now_std);
                 let header: SendMessageResponseHeader = match response.decode_header() {
                     Ok(h) => h,
                     Err(e) => {
-                        let err = SendError::new(SendErrorKind::MalformedResponse, Delivery::Indeterminate, format!("broker {} answered {code} with a malformed header: {e}", queue.broker_name))
-                            .with_code(code)
-                            .with_broker(&queue.broker_name)
-                            .with_attempts(attempt)
-                            .with_source(e);
+                        let err = SendError::new(
+                            SendErrorKind::MalformedResponse,
+                            Delivery::Indeterminate,
+                            format!(
+                                "broker {} answered {code} with a malformed header: {e}",
+                                queue.broker_name
+                            ),
+                        )
+                        .with_code(code)
+                        .with_broker(&queue.broker_name)
+                        .with_attempts(attempt)
+                        .with_source(e);
                         if let Some(ctx) = &ctx {
-                            hook::run_after(&self.hooks, ctx, &AttemptOutcome::Failed(&err), latency);
+                            hook::run_after(
+                                &self.hooks,
+                                ctx,
+                                &AttemptOutcome::Failed(&err),
+                                latency,
+                            );
                         }
                         return Err(err);
                     }
                 };
-                let result = SendResult::from_response(status, p.msg_id.clone(), p.topic.clone(), queue.broker_name.clone(), header);
+                let result = SendResult::from_response(
+                    status,
+                    p.msg_id.clone(),
+                    p.topic.clone(),
+                    queue.broker_name.clone(),
+                    header,
+                );
                 if let Some(ctx) = &ctx {
                     hook::run_after(&self.hooks, ctx, &AttemptOutcome::Stored(&result), latency);
                 }
-                if status != SendStatus::SendOk && self.config.retry_on_not_stored && mode == Mode::Auto && attempt < max_attempts {
-                    debug!(?status, "stored with a warning status; retrying on another broker as configured");
+                if status != SendStatus::SendOk
+                    && self.config.retry_on_not_stored
+                    && mode == Mode::Auto
+                    && attempt < max_attempts
+                {
+                    debug!(
+                        ?status,
+                        "stored with a warning status; retrying on another broker as configured"
+                    );
                     continue;
                 }
                 return Ok(Delivered { result });
             }
-            self.fault.on_result(&queue.broker_name, AttemptReport::new(latency, Outcome::BrokerError(code)), now_std);
-            let err = SendError::new(SendErrorKind::Rejected, Delivery::Rejected, format!("broker {} rejected the message: {}", queue.broker_name, response.remark.as_deref().unwrap_or("")))
-                .with_code(code)
-                .with_broker(&queue.broker_name);
+            self.fault.on_result(
+                &queue.broker_name,
+                AttemptReport::new(latency, Outcome::BrokerError(code)),
+                now_std,
+            );
+            let err = SendError::new(
+                SendErrorKind::Rejected,
+                Delivery::Rejected,
+                format!(
+                    "broker {} rejected the message: {}",
+                    queue.broker_name,
+                    response.remark.as_deref().unwrap_or("")
+                ),
+            )
+            .with_code(code)
+            .with_broker(&queue.broker_name);
             if let Some(ctx) = &ctx {
                 hook::run_after(&self.hooks, ctx, &AttemptOutcome::Failed(&err), latency);
             }
@@ -306,21 +434,44 @@ impl Inner {
         }
         let attempts = attempt;
         let err = match last_error {
-            Some(e) if Instant::now() < deadline || e.kind() != SendErrorKind::AllBrokersUnavailable => e,
-            Some(e) => SendError::new(SendErrorKind::Timeout, e.delivery(), format!("deadline passed after {attempts} attempt(s); last: {e}")).with_broker(e.broker().unwrap_or_default()),
-            None => SendError::new(SendErrorKind::Timeout, Delivery::NotSent, "deadline passed before the first attempt"),
+            Some(e)
+                if Instant::now() < deadline
+                    || e.kind() != SendErrorKind::AllBrokersUnavailable =>
+            {
+                e
+            }
+            Some(e) => SendError::new(
+                SendErrorKind::Timeout,
+                e.delivery(),
+                format!("deadline passed after {attempts} attempt(s); last: {e}"),
+            )
+            .with_broker(e.broker().unwrap_or_default()),
+            None => SendError::new(
+                SendErrorKind::Timeout,
+                Delivery::NotSent,
+                "deadline passed before the first attempt",
+            ),
         };
         // If any attempt may have stored the message, say so whatever the last one did.
-        let err = if any_written && err.delivery() != Delivery::Indeterminate { err.into_delivery(Delivery::Indeterminate) } else { err };
+        let err = if any_written && err.delivery() != Delivery::Indeterminate {
+            err.into_delivery(Delivery::Indeterminate)
+        } else {
+            err
+        };
         Err(err.with_attempts(attempts))
     }
 
     /// Jittered exponential backoff for flow-control answers.
     fn backoff(&self, attempt: u32) -> Duration {
-        let base = self.config.retry_backoff_min.saturating_mul(1 << attempt.saturating_sub(1).min(10));
+        let base = self
+            .config
+            .retry_backoff_min
+            .saturating_mul(1 << attempt.saturating_sub(1).min(10));
         let cap = base.min(self.config.retry_backoff_max);
         let half = cap / 2;
-        let span = u64::try_from(half.as_micros()).unwrap_or(u64::MAX).saturating_add(1);
+        let span = u64::try_from(half.as_micros())
+            .unwrap_or(u64::MAX)
+            .saturating_add(1);
         half + Duration::from_micros(jitter() % span)
     }
 }

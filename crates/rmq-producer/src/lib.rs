@@ -35,7 +35,10 @@
 //! connection's pending entry is removed when the answer arrives or at the
 //! deadline; a callback registered with [`Producer::send_with_callback`] fires at
 //! most once.
-#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 mod batch;
 mod client;
@@ -60,8 +63,8 @@ pub use producer::{BuildError, Producer, ProducerBuilder};
 pub use stats::{ProducerStats, RouteAge};
 
 pub use rmq_fault::{FaultStrategy, LatencyFaultStrategy};
+pub use rmq_protocol::ResponseCode;
 pub use rmq_protocol::message::send_result::{SendResult, SendStatus};
 pub use rmq_protocol::message::sys_flag::CompressionType;
 pub use rmq_protocol::message::{Message, MessageQueue};
-pub use rmq_protocol::ResponseCode;
 pub use rmq_remoting::Connector;

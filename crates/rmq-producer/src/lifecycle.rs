@@ -23,9 +23,6 @@ use crate::producer::{Inner, Producer};
 /// The inner producer group every Java client also registers.
 const CLIENT_INNER_PRODUCER: &str = "CLIENT_INNER_PRODUCER";
 
-/// Timeout of heartbeat and unregister calls (Java's `mqClientApiTimeout`).
-const CLIENT_API_TIMEOUT: Duration = Duration::from_secs(3);
-
 pub(crate) fn spawn_background(inner: &Arc<Inner>) -> Result<(), String> {
     let poller = inner
         .routes
@@ -88,7 +85,11 @@ impl Inner {
             .topics()
             .iter()
             .filter_map(|t| self.routes.cached(t))
-            .flat_map(|info| info.brokers().map(|(_, addr)| addr.to_owned()).collect::<Vec<_>>())
+            .flat_map(|info| {
+                info.brokers()
+                    .map(|(_, addr)| addr.to_owned())
+                    .collect::<Vec<_>>()
+            })
             .collect();
         addrs.sort();
         addrs.dedup();
@@ -98,15 +99,20 @@ impl Inner {
     /// Sends a heartbeat to every known master (Java: every 30 s). Failures are
     /// logged; the next round tries again.
     pub(crate) async fn heartbeat_all(&self) {
-        let body = HeartbeatData::for_producers(self.identity.client_id.clone(), [self.group.as_str(), CLIENT_INNER_PRODUCER]).to_json_bytes();
+        let body = HeartbeatData::for_producers(
+            self.identity.client_id.clone(),
+            [self.group.as_str(), CLIENT_INNER_PRODUCER],
+        )
+        .to_json_bytes();
         let body = bytes::Bytes::from(body);
         let calls = self.known_brokers().into_iter().map(|addr| {
             let mut cmd = RemotingCommand::request(RequestCode::HEART_BEAT).body(body.clone());
             cmd.serialize_type = self.header_format;
             cmd.language = rmq_protocol::LanguageCode::RUST;
             let pool = self.pool.clone();
+            let timeout = self.config.control_timeout;
             tokio::spawn(async move {
-                let deadline = Instant::now() + CLIENT_API_TIMEOUT;
+                let deadline = Instant::now() + timeout;
                 if let Err(e) = pool.invoke_at(&addr, cmd, deadline).await {
                     debug!(%addr, error = %e, "heartbeat failed");
                 }
@@ -118,11 +124,15 @@ impl Inner {
     }
 
     async fn unregister_all(&self, deadline: Instant) {
-        let header = UnregisterClientRequestHeader::for_producer(self.identity.client_id.clone(), self.group.clone());
+        let header = UnregisterClientRequestHeader::for_producer(
+            self.identity.client_id.clone(),
+            self.group.clone(),
+        );
         let calls = self.known_brokers().into_iter().map(|addr| {
-            let cmd = RemotingCommand::with_header(RequestCode::UNREGISTER_CLIENT, &header).serialize_type(self.header_format);
+            let cmd = RemotingCommand::with_header(RequestCode::UNREGISTER_CLIENT, &header)
+                .serialize_type(self.header_format);
             let pool = self.pool.clone();
-            let deadline = deadline.min(Instant::now() + CLIENT_API_TIMEOUT);
+            let deadline = deadline.min(Instant::now() + self.config.control_timeout);
             tokio::spawn(async move {
                 if let Err(e) = pool.invoke_at(&addr, cmd, deadline).await {
                     debug!(%addr, error = %e, "unregister failed");
@@ -179,7 +189,10 @@ impl Producer {
         inner.unregister_all(deadline).await;
         let _ = inner.stop.send(true);
         inner.pool.close_all();
-        CloseReport { in_flight_at_close, abandoned }
+        CloseReport {
+            in_flight_at_close,
+            abandoned,
+        }
     }
 }
 

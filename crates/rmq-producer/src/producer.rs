@@ -60,19 +60,29 @@ impl Inner {
         if !self.config.vip_channel {
             return addr.to_owned();
         }
-        match addr.rsplit_once(':').and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?))) {
+        match addr
+            .rsplit_once(':')
+            .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
+        {
             Some((host, port)) if port > 2 => format!("{host}:{}", port - 2),
             _ => addr.to_owned(),
         }
     }
 
     pub(crate) fn in_flight(&self) -> usize {
-        self.config.max_in_flight_messages.saturating_sub(self.msg_permits.available_permits())
+        self.config
+            .max_in_flight_messages
+            .saturating_sub(self.msg_permits.available_permits())
     }
 
     /// Takes back-pressure permits: waits up to `deadline`, or fails at once when
     /// `wait` is false.
-    pub(crate) async fn admit(&self, bytes: usize, deadline: Instant, wait: bool) -> Result<InFlight, SendError> {
+    pub(crate) async fn admit(
+        &self,
+        bytes: usize,
+        deadline: Instant,
+        wait: bool,
+    ) -> Result<InFlight, SendError> {
         let want = u32::try_from(bytes.clamp(1, self.max_bytes_permit)).unwrap_or(u32::MAX);
         let full = || {
             SendError::new(
@@ -85,8 +95,16 @@ impl Inner {
             )
         };
         if !wait {
-            let m = self.msg_permits.clone().try_acquire_owned().map_err(|_| full())?;
-            let b = self.byte_permits.clone().try_acquire_many_owned(want).map_err(|_| full())?;
+            let m = self
+                .msg_permits
+                .clone()
+                .try_acquire_owned()
+                .map_err(|_| full())?;
+            let b = self
+                .byte_permits
+                .clone()
+                .try_acquire_many_owned(want)
+                .map_err(|_| full())?;
             return Ok(InFlight { _msg: m, _bytes: b });
         }
         let acquire = async {
@@ -96,7 +114,11 @@ impl Inner {
         };
         match tokio::time::timeout_at(deadline, acquire).await {
             Ok((Ok(m), Ok(b))) => Ok(InFlight { _msg: m, _bytes: b }),
-            Ok(_) => Err(SendError::new(SendErrorKind::Shutdown, Delivery::NotSent, "producer closed")),
+            Ok(_) => Err(SendError::new(
+                SendErrorKind::Shutdown,
+                Delivery::NotSent,
+                "producer closed",
+            )),
             Err(_) => Err(SendError::new(
                 SendErrorKind::BufferFull,
                 Delivery::NotSent,
@@ -201,9 +223,13 @@ impl ProducerBuilder {
     /// # Ok(()) }
     /// ```
     pub fn namesrv(mut self, addrs: &str) -> Self {
-        self.config
-            .namesrv_addrs
-            .extend(addrs.split(';').map(str::trim).filter(|a| !a.is_empty()).map(str::to_owned));
+        self.config.namesrv_addrs.extend(
+            addrs
+                .split(';')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(str::to_owned),
+        );
         self
     }
 
@@ -452,7 +478,9 @@ impl ProducerBuilder {
         config.validate()?;
         let connector = match self.connector {
             Some(c) => c,
-            None => crate::client::connector(&config).map_err(|e| BuildError::Startup(e.to_string()))?,
+            None => {
+                crate::client::connector(&config).map_err(|e| BuildError::Startup(e.to_string()))?
+            }
         };
         let mut rpc_hooks = self.rpc_hooks;
         if let (Some(ak), Some(sk)) = (&config.access_key, &config.secret_key) {
@@ -467,10 +495,15 @@ impl ProducerBuilder {
             ..PoolConfig::default()
         };
         let pool = Pool::with_hooks(connector, pool_config, rpc_hooks);
-        let ns = NameServerClient::new(Arc::new(pool.clone()), config.namesrv_addrs.iter(), NameServerConfig::default());
+        let ns = NameServerClient::new(
+            Arc::new(pool.clone()),
+            config.namesrv_addrs.iter(),
+            NameServerConfig::default(),
+        );
         let routes = RouteCache::new(
             ns,
             RouteCacheConfig {
+                request_timeout: config.control_timeout,
                 poll_interval: config.route_poll_interval,
                 default_topic_fallback: config.tbw102_fallback,
                 default_topic: config.create_topic_key.clone(),
@@ -496,7 +529,11 @@ impl ProducerBuilder {
                 _ => SerializeType::ROCKETMQ,
             },
             ids: UniqIdGenerator::new(identity.uniq_prefix()),
-            msg_permits: Arc::new(Semaphore::new(config.max_in_flight_messages.clamp(1, Semaphore::MAX_PERMITS))),
+            msg_permits: Arc::new(Semaphore::new(
+                config
+                    .max_in_flight_messages
+                    .clamp(1, Semaphore::MAX_PERMITS),
+            )),
             byte_permits: Arc::new(Semaphore::new(max_bytes_permit)),
             max_bytes_permit,
             group,
@@ -645,7 +682,11 @@ impl Producer {
     /// assert_eq!(receipt.message_queue.queue_id, 2);
     /// # Ok(()) }
     /// ```
-    pub async fn send_with(&self, message: Message, options: SendOptions) -> Result<SendResult, SendError> {
+    pub async fn send_with(
+        &self,
+        message: Message,
+        options: SendOptions,
+    ) -> Result<SendResult, SendError> {
         let mode = match options.target {
             Target::Auto => Mode::Auto,
             _ => Mode::Pinned,
@@ -677,7 +718,9 @@ impl Producer {
     /// # Ok(()) }
     /// ```
     pub async fn try_send(&self, message: Message) -> Result<SendResult, SendError> {
-        self.inner.send_one(message, SendOptions::default(), Mode::Auto, false).await
+        self.inner
+            .send_one(message, SendOptions::default(), Mode::Auto, false)
+            .await
     }
 
     /// Sends in the background and calls `callback` exactly once with the outcome

@@ -27,10 +27,19 @@ impl Inner {
     /// Checks a message before anything is sent (nothing leaves the process on failure).
     pub(crate) fn check(&self, message: &Message) -> Result<(), SendError> {
         if self.closed.load(Ordering::Acquire) {
-            return Err(SendError::new(SendErrorKind::Shutdown, Delivery::NotSent, "the producer is closed"));
+            return Err(SendError::new(
+                SendErrorKind::Shutdown,
+                Delivery::NotSent,
+                "the producer is closed",
+            ));
         }
         let invalid = |e: validate::ValidationError| {
-            SendError::new(SendErrorKind::InvalidMessage, Delivery::NotSent, e.to_string()).with_source(e)
+            SendError::new(
+                SendErrorKind::InvalidMessage,
+                Delivery::NotSent,
+                e.to_string(),
+            )
+            .with_source(e)
         };
         validate::validate_message(message, self.config.max_message_size).map_err(invalid)?;
         validate::validate_topic(&self.wire_topic(message.topic())).map_err(invalid)?;
@@ -45,23 +54,37 @@ impl Inner {
         if let Some(ns) = &self.config.namespace {
             message
                 .put_system_property(keys::INSTANCE_ID, ns.clone())
-                .map_err(|e| SendError::new(SendErrorKind::InvalidMessage, Delivery::NotSent, e.to_string()))?;
+                .map_err(|e| {
+                    SendError::new(
+                        SendErrorKind::InvalidMessage,
+                        Delivery::NotSent,
+                        e.to_string(),
+                    )
+                })?;
         }
         if let Some(id) = message.uniq_key() {
             return Ok(id.to_owned());
         }
         let id = self.ids.next(crate::client::now_ms());
-        message
-            .set_uniq_key(id.clone())
-            .map_err(|e| SendError::new(SendErrorKind::InvalidMessage, Delivery::NotSent, e.to_string()))?;
+        message.set_uniq_key(id.clone()).map_err(|e| {
+            SendError::new(
+                SendErrorKind::InvalidMessage,
+                Delivery::NotSent,
+                e.to_string(),
+            )
+        })?;
         Ok(id)
     }
 
     /// Compresses (once) and encodes what goes on the wire. The message is not changed.
     fn prepare(&self, message: &Message, msg_id: String) -> Result<Prepared, SendError> {
-        let properties = message
-            .encode_properties()
-            .map_err(|e| SendError::new(SendErrorKind::InvalidMessage, Delivery::NotSent, e.to_string()))?;
+        let properties = message.encode_properties().map_err(|e| {
+            SendError::new(
+                SendErrorKind::InvalidMessage,
+                Delivery::NotSent,
+                e.to_string(),
+            )
+        })?;
         let (body, sys_flag) = match self.config.compression.compress(message.body()) {
             Ok(Some((compressed, bits))) => (compressed, bits),
             Ok(None) => (message.body().clone(), 0),
@@ -97,12 +120,23 @@ impl Inner {
         let result = async {
             self.check(&message)?;
             let msg_id = self.stamp(&mut message)?;
-            let _permit = self.admit(message.body().len(), deadline, wait_for_room).await?;
+            let _permit = self
+                .admit(message.body().len(), deadline, wait_for_room)
+                .await?;
             let prepared = self.prepare(&message, msg_id)?;
             let retries = options.retries.unwrap_or(self.config.retries);
-            self.deliver(&prepared, Some(&message), &options.target, mode, retries, deadline)
-                .instrument(debug_span!("rmq.send", topic = %message.topic(), uniq_key = %prepared.msg_id))
-                .await
+            self.deliver(
+                &prepared,
+                Some(&message),
+                &options.target,
+                mode,
+                retries,
+                deadline,
+            )
+            .instrument(
+                debug_span!("rmq.send", topic = %message.topic(), uniq_key = %prepared.msg_id),
+            )
+            .await
         }
         .await;
         match result {

@@ -35,7 +35,9 @@ impl Default for Counters {
 impl Counters {
     pub(crate) fn record_ok(&self, latency: Duration) {
         self.sent.fetch_add(1, Relaxed);
-        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).max(1);
+        let micros = u64::try_from(latency.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
         let bucket = (63 - micros.leading_zeros() as usize).min(BUCKETS - 1);
         self.latency[bucket].fetch_add(1, Relaxed);
     }
@@ -74,7 +76,11 @@ impl Counters {
     ) -> ProducerStats {
         let counts: [u64; BUCKETS] = std::array::from_fn(|i| self.latency[i].load(Relaxed));
         let total: u64 = counts.iter().sum();
-        let failed = self.failed.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let failed = self
+            .failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         ProducerStats {
             sent: self.sent.load(Relaxed),
             failed: failed.values().sum(),
@@ -85,7 +91,11 @@ impl Counters {
             latency_p99: Self::percentile(&counts, total, 0.99),
             latency_p999: Self::percentile(&counts, total, 0.999),
             in_flight,
-            isolated_brokers: brokers.into_iter().filter(|b| !b.available).map(|b| b.broker).collect(),
+            isolated_brokers: brokers
+                .into_iter()
+                .filter(|b| !b.available)
+                .map(|b| b.broker)
+                .collect(),
             routes,
             reconnects: transport.reconnects,
             transport,

@@ -22,7 +22,11 @@ const T: Duration = Duration::from_secs(10);
 /// Creates `topic` with 4 queues on every master; returns (broker name, address).
 async fn create_topic(pool: &Pool, cluster: &RealCluster, topic: &str) -> Vec<(String, String)> {
     let info = pool
-        .invoke(&cluster.namesrv, RemotingCommand::request(RequestCode::GET_BROKER_CLUSTER_INFO), T)
+        .invoke(
+            &cluster.namesrv,
+            RemotingCommand::request(RequestCode::GET_BROKER_CLUSTER_INFO),
+            T,
+        )
         .await
         .expect("cluster info");
     let info = ClusterInfo::parse(info.body_bytes()).expect("cluster info body");
@@ -32,7 +36,10 @@ async fn create_topic(pool: &Pool, cluster: &RealCluster, topic: &str) -> Vec<(S
         .filter_map(|b| Some((b.broker_name.clone(), b.master_addr()?.to_owned())))
         .collect();
     for (_, addr) in &masters {
-        let req = RemotingCommand::with_header(RequestCode::UPDATE_AND_CREATE_TOPIC, &CreateTopicRequestHeader::new(topic, 4));
+        let req = RemotingCommand::with_header(
+            RequestCode::UPDATE_AND_CREATE_TOPIC,
+            &CreateTopicRequestHeader::new(topic, 4),
+        );
         let resp = pool.invoke(addr, req, T).await.expect("create topic");
         assert_eq!(resp.response_code(), ResponseCode::SUCCESS);
     }
@@ -40,16 +47,30 @@ async fn create_topic(pool: &Pool, cluster: &RealCluster, topic: &str) -> Vec<(S
 }
 
 /// Every stored message of `topic`, by UNIQ_KEY.
-async fn pull_all(pool: &Pool, masters: &[(String, String)], topic: &str) -> HashMap<String, Vec<(String, MessageExt)>> {
+async fn pull_all(
+    pool: &Pool,
+    masters: &[(String, String)],
+    topic: &str,
+) -> HashMap<String, Vec<(String, MessageExt)>> {
     let mut out: HashMap<String, Vec<(String, MessageExt)>> = HashMap::new();
     for (name, addr) in masters {
         for queue in 0..4 {
             let mut offset = 0;
             loop {
-                let mut h = PullMessageRequestHeader::one_shot("rmq_it_producer_cg", topic, queue, offset, 32);
+                let mut h = PullMessageRequestHeader::one_shot(
+                    "rmq_it_producer_cg",
+                    topic,
+                    queue,
+                    offset,
+                    32,
+                );
                 h.bname = Some(name.clone());
                 let resp = pool
-                    .invoke(addr, RemotingCommand::with_header(RequestCode::PULL_MESSAGE, &h), T)
+                    .invoke(
+                        addr,
+                        RemotingCommand::with_header(RequestCode::PULL_MESSAGE, &h),
+                        T,
+                    )
                     .await
                     .expect("pull");
                 if resp.response_code() != ResponseCode::SUCCESS {
@@ -74,12 +95,18 @@ async fn pull_all(pool: &Pool, masters: &[(String, String)], topic: &str) -> Has
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_cluster_every_send_mode_and_codec_round_trips() {
-    let Some(cluster) = real_cluster() else { return };
+    let Some(cluster) = real_cluster() else {
+        return;
+    };
     let pool = Pool::new(Arc::new(TcpConnector), PoolConfig::default());
     let topic = unique_topic("RmqProducer");
     let masters = create_topic(&pool, &cluster, &topic).await;
     assert!(masters.len() >= 2);
-    let header = if cluster.use_json_header() { HeaderFormat::Json } else { HeaderFormat::Binary };
+    let header = if cluster.use_json_header() {
+        HeaderFormat::Json
+    } else {
+        HeaderFormat::Binary
+    };
     let p = Producer::builder("rmq_it_producer")
         .namesrv(&cluster.namesrv)
         .configure(|c| c.header_format = header)
@@ -90,8 +117,15 @@ async fn real_cluster_every_send_mode_and_codec_round_trips() {
     let mut expected: HashMap<String, Vec<u8>> = HashMap::new();
     // sync, small and compressible-large
     for i in 0..6 {
-        let body = if i % 2 == 0 { format!("sync {i}").into_bytes() } else { format!("sync-large {i} ").repeat(800).into_bytes() };
-        let r = p.send(Message::new(&topic, body.clone()).with_tags("T1").unwrap()).await.expect("sync send");
+        let body = if i % 2 == 0 {
+            format!("sync {i}").into_bytes()
+        } else {
+            format!("sync-large {i} ").repeat(800).into_bytes()
+        };
+        let r = p
+            .send(Message::new(&topic, body.clone()).with_tags("T1").unwrap())
+            .await
+            .expect("sync send");
         assert_eq!(r.status, SendStatus::SendOk);
         expected.insert(r.msg_id, body);
     }
@@ -117,12 +151,21 @@ async fn real_cluster_every_send_mode_and_codec_round_trips() {
         expected.insert(key, format!("oneway {i}").into_bytes());
     }
     // batch
-    let batch: Vec<Message> = (0..5).map(|i| Message::new(&topic, format!("batch {i}"))).collect();
+    let batch: Vec<Message> = (0..5)
+        .map(|i| Message::new(&topic, format!("batch {i}")))
+        .collect();
     for (i, r) in p.send_batch(batch).await.into_iter().enumerate() {
-        expected.insert(r.expect("batch send").msg_id, format!("batch {i}").into_bytes());
+        expected.insert(
+            r.expect("batch send").msg_id,
+            format!("batch {i}").into_bytes(),
+        );
     }
     // every codec, with its own producer
-    for kind in [CompressionType::Zlib, CompressionType::Zstd, CompressionType::Lz4] {
+    for kind in [
+        CompressionType::Zlib,
+        CompressionType::Zstd,
+        CompressionType::Lz4,
+    ] {
         let pc = Producer::builder("rmq_it_producer_codec")
             .namesrv(&cluster.namesrv)
             .configure(|c| {
@@ -132,8 +175,13 @@ async fn real_cluster_every_send_mode_and_codec_round_trips() {
             .build()
             .await
             .expect("producer");
-        let body = format!("{kind:?} compressed body ").repeat(500).into_bytes();
-        let r = pc.send(Message::new(&topic, body.clone())).await.expect("compressed send");
+        let body = format!("{kind:?} compressed body ")
+            .repeat(500)
+            .into_bytes();
+        let r = pc
+            .send(Message::new(&topic, body.clone()))
+            .await
+            .expect("compressed send");
         expected.insert(r.msg_id, body);
         pc.close(Duration::from_secs(5)).await;
     }
@@ -141,13 +189,25 @@ async fn real_cluster_every_send_mode_and_codec_round_trips() {
     let selector = Arc::new(JavaHashSelector);
     let mut ordered = Vec::new();
     for i in 0..8 {
-        let opts = SendOptions::default().selector(selector.clone(), SelectorArg::Str("order-7".into()));
-        let r = p.send_with(Message::new(&topic, format!("ordered {i}")), opts).await.expect("ordered send");
+        let opts =
+            SendOptions::default().selector(selector.clone(), SelectorArg::Str("order-7".into()));
+        let r = p
+            .send_with(Message::new(&topic, format!("ordered {i}")), opts)
+            .await
+            .expect("ordered send");
         expected.insert(r.msg_id.clone(), format!("ordered {i}").into_bytes());
         ordered.push(r);
     }
-    assert!(ordered.windows(2).all(|w| w[0].message_queue == w[1].message_queue));
-    assert!(ordered.windows(2).all(|w| w[1].queue_offset > w[0].queue_offset));
+    assert!(
+        ordered
+            .windows(2)
+            .all(|w| w[0].message_queue == w[1].message_queue)
+    );
+    assert!(
+        ordered
+            .windows(2)
+            .all(|w| w[1].queue_offset > w[0].queue_offset)
+    );
 
     // Read everything back (one-way sends may land a moment later).
     let mut stored = HashMap::new();
@@ -160,7 +220,9 @@ async fn real_cluster_every_send_mode_and_codec_round_trips() {
     }
     let mut codecs_seen = Vec::new();
     for (key, body) in &expected {
-        let copies = stored.get(key).unwrap_or_else(|| panic!("message {key} not stored"));
+        let copies = stored
+            .get(key)
+            .unwrap_or_else(|| panic!("message {key} not stored"));
         assert_eq!(copies.len(), 1, "message {key} stored once");
         let m = &copies[0].1;
         let flag = SysFlag(m.sys_flag.0);
@@ -172,8 +234,15 @@ async fn real_cluster_every_send_mode_and_codec_round_trips() {
         };
         assert_eq!(plain.as_ref(), body.as_slice(), "body of {key}");
     }
-    for kind in [CompressionType::Zlib, CompressionType::Zstd, CompressionType::Lz4] {
-        assert!(codecs_seen.contains(&Some(kind)), "{kind:?} seen on a stored message");
+    for kind in [
+        CompressionType::Zlib,
+        CompressionType::Zstd,
+        CompressionType::Lz4,
+    ] {
+        assert!(
+            codecs_seen.contains(&Some(kind)),
+            "{kind:?} seen on a stored message"
+        );
     }
     // The ordered messages are stored in send order in their queue.
     let queue = &ordered[0].message_queue;
@@ -182,12 +251,18 @@ async fn real_cluster_every_send_mode_and_codec_round_trips() {
         .map(|r| {
             let (broker, m) = &stored[&r.msg_id][0];
             assert_eq!((broker, m.queue_id), (&queue.broker_name, queue.queue_id));
-            (m.queue_offset, String::from_utf8_lossy(m.message.body()).into_owned())
+            (
+                m.queue_offset,
+                String::from_utf8_lossy(m.message.body()).into_owned(),
+            )
         })
         .collect();
     in_queue.sort();
     let bodies: Vec<_> = in_queue.into_iter().map(|(_, b)| b).collect();
-    assert_eq!(bodies, (0..8).map(|i| format!("ordered {i}")).collect::<Vec<_>>());
+    assert_eq!(
+        bodies,
+        (0..8).map(|i| format!("ordered {i}")).collect::<Vec<_>>()
+    );
     let report = p.close(Duration::from_secs(5)).await;
     assert_eq!(report.abandoned, 0);
     pool.close_all();

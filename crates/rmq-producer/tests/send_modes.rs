@@ -20,7 +20,10 @@ async fn sync_send_is_stored_with_its_uniq_key() {
     let key = p.assign_uniq_key(&mut msg).to_owned();
     let r = p.send(msg).await.unwrap();
     assert_eq!(r.status, SendStatus::SendOk);
-    assert_eq!(r.msg_id, key, "the UNIQ_KEY known before the send is the result's id");
+    assert_eq!(
+        r.msg_id, key,
+        "the UNIQ_KEY known before the send is the result's id"
+    );
     let stored = cluster.find_by_uniq_key(&key);
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].body.as_ref(), b"hello");
@@ -63,16 +66,25 @@ async fn callback_is_called_exactly_once() {
 async fn oneway_send_is_stored() {
     let cluster = cluster().await;
     let p = producer(&cluster).await;
-    p.send_oneway(Message::new(TOPIC, "fire and forget")).await.unwrap();
-    cluster.wait_until(|c| c.messages_for(TOPIC).len() == 1).await;
-    assert_eq!(cluster.messages_for(TOPIC)[0].body.as_ref(), b"fire and forget");
+    p.send_oneway(Message::new(TOPIC, "fire and forget"))
+        .await
+        .unwrap();
+    cluster
+        .wait_until(|c| c.messages_for(TOPIC).len() == 1)
+        .await;
+    assert_eq!(
+        cluster.messages_for(TOPIC)[0].body.as_ref(),
+        b"fire and forget"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn batch_reports_each_message_and_stores_its_own_key() {
     let cluster = cluster().await;
     let p = producer(&cluster).await;
-    let msgs: Vec<Message> = (0..5).map(|i| Message::new(TOPIC, format!("b{i}"))).collect();
+    let msgs: Vec<Message> = (0..5)
+        .map(|i| Message::new(TOPIC, format!("b{i}")))
+        .collect();
     let results = p.send_batch(msgs).await;
     assert_eq!(results.len(), 5);
     let mut offsets = Vec::new();
@@ -83,7 +95,10 @@ async fn batch_reports_each_message_and_stores_its_own_key() {
         assert_eq!(stored[0].body.as_ref(), format!("b{i}").as_bytes());
         offsets.push(r.queue_offset);
     }
-    assert!(offsets.windows(2).all(|w| w[1] == w[0] + 1), "consecutive offsets {offsets:?}");
+    assert!(
+        offsets.windows(2).all(|w| w[1] == w[0] + 1),
+        "consecutive offsets {offsets:?}"
+    );
     assert_eq!(sends(&cluster), 1, "one request for the whole batch");
 }
 
@@ -92,7 +107,11 @@ async fn batch_with_an_invalid_message_fails_only_that_one() {
     let cluster = cluster().await;
     let p = producer(&cluster).await;
     let results = p
-        .send_batch(vec![Message::new(TOPIC, "ok"), Message::new(TOPIC, ""), Message::new(TOPIC, "ok2")])
+        .send_batch(vec![
+            Message::new(TOPIC, "ok"),
+            Message::new(TOPIC, ""),
+            Message::new(TOPIC, "ok2"),
+        ])
         .await;
     assert!(results[0].is_ok());
     let err = results[1].as_ref().unwrap_err();
@@ -108,10 +127,15 @@ async fn batch_is_split_at_the_size_limit() {
         .build()
         .await
         .unwrap();
-    let msgs: Vec<Message> = (0..10).map(|_| Message::new(TOPIC, vec![b'x'; 3000])).collect();
+    let msgs: Vec<Message> = (0..10)
+        .map(|_| Message::new(TOPIC, vec![b'x'; 3000]))
+        .collect();
     let results = p.send_batch(msgs).await;
     assert!(results.iter().all(Result::is_ok));
-    assert!(sends(&cluster) >= 4, "10 × 3000 B cannot fit in fewer than 4 requests of 10 000 B");
+    assert!(
+        sends(&cluster) >= 4,
+        "10 × 3000 B cannot fit in fewer than 4 requests of 10 000 B"
+    );
     assert_eq!(cluster.messages_for(TOPIC).len(), 10);
 }
 
@@ -122,8 +146,12 @@ async fn selector_sends_the_same_key_to_the_same_queue_in_order() {
     let selector = Arc::new(JavaHashSelector);
     let mut queues = Vec::new();
     for i in 0..6 {
-        let opts = SendOptions::default().selector(selector.clone(), SelectorArg::Str("order-42".into()));
-        let r = p.send_with(Message::new(TOPIC, format!("step{i}")), opts).await.unwrap();
+        let opts =
+            SendOptions::default().selector(selector.clone(), SelectorArg::Str("order-42".into()));
+        let r = p
+            .send_with(Message::new(TOPIC, format!("step{i}")), opts)
+            .await
+            .unwrap();
         queues.push(r.message_queue);
     }
     assert!(queues.windows(2).all(|w| w[0] == w[1]), "{queues:?}");
@@ -133,7 +161,10 @@ async fn selector_sends_the_same_key_to_the_same_queue_in_order() {
         .filter(|m| m.queue_id == queues[0].queue_id)
         .map(|m| String::from_utf8_lossy(&m.body).into_owned())
         .collect();
-    assert_eq!(stored, (0..6).map(|i| format!("step{i}")).collect::<Vec<_>>());
+    assert_eq!(
+        stored,
+        (0..6).map(|i| format!("step{i}")).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -141,9 +172,18 @@ async fn explicit_queue_is_honoured() {
     let cluster = cluster().await;
     let p = producer(&cluster).await;
     let q = rmq_producer::MessageQueue::new(TOPIC, "broker-b", 3);
-    let r = p.send_with(Message::new(TOPIC, "pinned"), SendOptions::default().queue(q.clone())).await.unwrap();
+    let r = p
+        .send_with(
+            Message::new(TOPIC, "pinned"),
+            SendOptions::default().queue(q.clone()),
+        )
+        .await
+        .unwrap();
     assert_eq!(r.message_queue, q);
-    assert_eq!(broker(&cluster, "broker-b").messages_for(TOPIC)[0].queue_id, 3);
+    assert_eq!(
+        broker(&cluster, "broker-b").messages_for(TOPIC)[0].queue_id,
+        3
+    );
 }
 
 /// B3: a large body is compressed once on the wire with the type bits set; the
@@ -159,7 +199,8 @@ async fn b3_large_body_is_compressed_on_the_wire_only() {
     let stored = &cluster.find_by_uniq_key(&r.msg_id)[0];
     assert_eq!(stored.sys_flag, 0x301, "zlib type bits and COMPRESSED");
     assert!(stored.body.len() < body.len());
-    let back = rmq_producer::compress::decompress(SysFlag(stored.sys_flag), &stored.body, 1 << 20).unwrap();
+    let back = rmq_producer::compress::decompress(SysFlag(stored.sys_flag), &stored.body, 1 << 20)
+        .unwrap();
     assert_eq!(back.as_ref(), body.as_bytes());
     assert_eq!(original.body().as_ref(), body.as_bytes());
 }

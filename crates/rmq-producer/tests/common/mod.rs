@@ -38,8 +38,10 @@ pub fn sends(cluster: &FakeCluster) -> usize {
         .brokers()
         .iter()
         .map(|b| {
-            b.requests_with_code(rmq_protocol::RequestCode::SEND_MESSAGE_V2).len()
-                + b.requests_with_code(rmq_protocol::RequestCode::SEND_BATCH_MESSAGE).len()
+            b.requests_with_code(rmq_protocol::RequestCode::SEND_MESSAGE_V2)
+                .len()
+                + b.requests_with_code(rmq_protocol::RequestCode::SEND_BATCH_MESSAGE)
+                    .len()
         })
         .sum()
 }
