@@ -18,7 +18,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::runtime::Runtime;
 
 fn request() -> RemotingCommand {
-    let mut cmd = RemotingCommand::request(RequestCode::SEND_MESSAGE_V2).body(Bytes::from(vec![b'x'; 128]));
+    let mut cmd =
+        RemotingCommand::request(RequestCode::SEND_MESSAGE_V2).body(Bytes::from(vec![b'x'; 128]));
     cmd.ext_fields.insert("a", "bench_group");
     cmd.ext_fields.insert("b", "BenchTopic");
     cmd
@@ -66,7 +67,11 @@ fn pool_benches(c: &mut Criterion) {
         addr
     });
     let transports: [(&str, Arc<dyn Connector>, String); 2] = [
-        ("memory", Arc::new(net.clone()), "memory-broker:10911".to_owned()),
+        (
+            "memory",
+            Arc::new(net.clone()),
+            "memory-broker:10911".to_owned(),
+        ),
         ("loopback", Arc::new(TcpConnector), tcp_addr),
     ];
     let mut group = c.benchmark_group("pool_roundtrip");
@@ -106,7 +111,11 @@ async fn futures_join_all<F: std::future::Future>(futs: impl Iterator<Item = F>)
                 }
             }
         }
-        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
     })
     .await;
     out.into_iter().flatten().collect()
@@ -118,7 +127,10 @@ fn raw_socket_floor(c: &mut Criterion) {
     codec.encode(&request().opaque(1), &mut req).unwrap();
     let mut resp = BytesMut::new();
     codec
-        .encode(&RemotingCommand::response_to(&request().opaque(1), ResponseCode::SUCCESS), &mut resp)
+        .encode(
+            &RemotingCommand::response_to(&request().opaque(1), ResponseCode::SUCCESS),
+            &mut resp,
+        )
         .unwrap();
     let (req, resp) = (req.to_vec(), resp.to_vec());
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -141,7 +153,10 @@ fn raw_socket_floor(c: &mut Criterion) {
     let resp_len = {
         let mut b = BytesMut::new();
         codec
-            .encode(&RemotingCommand::response_to(&request().opaque(1), ResponseCode::SUCCESS), &mut b)
+            .encode(
+                &RemotingCommand::response_to(&request().opaque(1), ResponseCode::SUCCESS),
+                &mut b,
+            )
             .unwrap();
         b.len()
     };

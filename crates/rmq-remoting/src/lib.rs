@@ -14,7 +14,10 @@
 //! in-memory ([`MemoryNetwork`]) or an address map for fault proxies.
 //!
 //! This crate is reusable by any RocketMQ tool; it knows nothing about producers.
-#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod acl;
 pub mod codec;
@@ -31,7 +34,9 @@ pub mod tls;
 
 pub use codec::RemotingCodec;
 pub use connection::{Connection, ConnectionConfig};
-pub use connector::{AddressMap, BoxStream, Connector, MemoryListener, MemoryNetwork, TcpConnector};
+pub use connector::{
+    AddressMap, BoxStream, Connector, MemoryListener, MemoryNetwork, TcpConnector,
+};
 pub use error::{Delivery, RemotingError};
 pub use handler::RequestHandler;
 pub use hook::{HookError, RpcHook};

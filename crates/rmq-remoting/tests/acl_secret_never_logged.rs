@@ -76,12 +76,21 @@ async fn secret_and_token_never_reach_logs_or_debug() {
                     while let Ok(Some(req)) = codec.decode(&mut buf) {
                         n += 1;
                         // Answer the first request with an error, then close on the third.
-                        let code = if n == 1 { ResponseCode::NO_PERMISSION } else { ResponseCode::SUCCESS };
+                        let code = if n == 1 {
+                            ResponseCode::NO_PERMISSION
+                        } else {
+                            ResponseCode::SUCCESS
+                        };
                         if n == 3 {
                             return;
                         }
                         let mut out = BytesMut::new();
-                        codec.encode(&RemotingCommand::response_to(&req, code).remark("denied"), &mut out).unwrap();
+                        codec
+                            .encode(
+                                &RemotingCommand::response_to(&req, code).remark("denied"),
+                                &mut out,
+                            )
+                            .unwrap();
                         io.write_all(&out).await.unwrap();
                     }
                 }
@@ -91,28 +100,47 @@ async fn secret_and_token_never_reach_logs_or_debug() {
 
     let creds = AclCredentials::new("AK-visible", SECRET).with_security_token(TOKEN);
     let hook = Arc::new(AclHook::new(creds.clone()));
-    let pool = Pool::with_hooks(Arc::new(net), PoolConfig::default(), vec![hook.clone() as Arc<dyn RpcHook>]);
+    let pool = Pool::with_hooks(
+        Arc::new(net),
+        PoolConfig::default(),
+        vec![hook.clone() as Arc<dyn RpcHook>],
+    );
     let deadline = || tokio::time::Instant::now() + Duration::from_secs(2);
     let req = || {
         let mut r = RemotingCommand::request(RequestCode::SEND_MESSAGE_V2).body(&b"payload"[..]);
         r.ext_fields.insert("b", "TopicTest");
         r
     };
-    let first = pool.invoke_at("broker:10911", req(), deadline()).await.unwrap();
+    let first = pool
+        .invoke_at("broker:10911", req(), deadline())
+        .await
+        .unwrap();
     assert_eq!(first.response_code(), ResponseCode::NO_PERMISSION);
-    pool.invoke_at("broker:10911", req(), deadline()).await.unwrap();
-    let err = pool.invoke_at("broker:10911", req(), deadline()).await.unwrap_err();
+    pool.invoke_at("broker:10911", req(), deadline())
+        .await
+        .unwrap();
+    let err = pool
+        .invoke_at("broker:10911", req(), deadline())
+        .await
+        .unwrap_err();
     let err_text = format!("{err} {err:?}");
     pool.close_all();
     tokio::time::sleep(Duration::from_millis(50)).await;
 
     let lines = capture.lines.lock().unwrap().clone();
     assert!(
-        lines.iter().any(|l| l.starts_with("TRACE") && l.contains("request queued")),
+        lines
+            .iter()
+            .any(|l| l.starts_with("TRACE") && l.contains("request queued")),
         "positive control: TRACE events are captured ({} lines)",
         lines.len()
     );
-    let debug_texts = [format!("{creds:?}"), format!("{hook:?}"), format!("{pool:?}"), err_text];
+    let debug_texts = [
+        format!("{creds:?}"),
+        format!("{hook:?}"),
+        format!("{pool:?}"),
+        err_text,
+    ];
     for text in lines.iter().chain(debug_texts.iter()) {
         assert!(!text.contains(SECRET), "secret leaked: {text}");
         assert!(!text.contains(TOKEN), "security token leaked: {text}");

@@ -18,7 +18,13 @@ use rmq_testkit::real_cluster::{real_cluster, unique_topic};
 
 const T: Duration = Duration::from_secs(10);
 
-fn send_request(topic: &str, broker: &str, queue: i32, uniq: &str, st: SerializeType) -> RemotingCommand {
+fn send_request(
+    topic: &str,
+    broker: &str,
+    queue: i32,
+    uniq: &str,
+    st: SerializeType,
+) -> RemotingCommand {
     let header = SendMessageRequestHeaderV2 {
         producer_group: "rmq_it_remoting".into(),
         topic: topic.into(),
@@ -42,12 +48,18 @@ fn send_request(topic: &str, broker: &str, queue: i32, uniq: &str, st: Serialize
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_cluster_route_send_pull_through_pool() {
-    let Some(cluster) = real_cluster() else { return };
+    let Some(cluster) = real_cluster() else {
+        return;
+    };
     let pool = Pool::new(std::sync::Arc::new(TcpConnector), PoolConfig::default());
     let topic = unique_topic("RmqRemoting");
 
     let info = pool
-        .invoke(&cluster.namesrv, RemotingCommand::request(RequestCode::GET_BROKER_CLUSTER_INFO), T)
+        .invoke(
+            &cluster.namesrv,
+            RemotingCommand::request(RequestCode::GET_BROKER_CLUSTER_INFO),
+            T,
+        )
         .await
         .expect("cluster info");
     assert_eq!(info.response_code(), ResponseCode::SUCCESS);
@@ -60,13 +72,24 @@ async fn real_cluster_route_send_pull_through_pool() {
     assert!(masters.len() >= 2, "two brokers expected: {masters:?}");
 
     for (_, addr) in &masters {
-        let create = RemotingCommand::with_header(RequestCode::UPDATE_AND_CREATE_TOPIC, &CreateTopicRequestHeader::new(&topic, 4));
+        let create = RemotingCommand::with_header(
+            RequestCode::UPDATE_AND_CREATE_TOPIC,
+            &CreateTopicRequestHeader::new(&topic, 4),
+        );
         let resp = pool.invoke(addr, create, T).await.expect("create topic");
-        assert_eq!(resp.response_code(), ResponseCode::SUCCESS, "{:?}", resp.remark);
+        assert_eq!(
+            resp.response_code(),
+            ResponseCode::SUCCESS,
+            "{:?}",
+            resp.remark
+        );
     }
     let mut route = None;
     for _ in 0..50 {
-        let req = RemotingCommand::with_header(RequestCode::GET_ROUTEINFO_BY_TOPIC, &GetRouteInfoRequestHeader::new(&topic));
+        let req = RemotingCommand::with_header(
+            RequestCode::GET_ROUTEINFO_BY_TOPIC,
+            &GetRouteInfoRequestHeader::new(&topic),
+        );
         let resp = pool.invoke(&cluster.namesrv, req, T).await.expect("route");
         if resp.response_code() == ResponseCode::SUCCESS {
             let r = TopicRouteData::parse(resp.body_bytes()).expect("route body");
@@ -85,30 +108,49 @@ async fn real_cluster_route_send_pull_through_pool() {
     for (name, addr) in &masters {
         assert!(route.broker_data(name).is_some());
         for i in 0..64 {
-            let st = if i % 2 == 0 { SerializeType::ROCKETMQ } else { SerializeType::JSON };
-            let uniq = format!("{:032X}", (name.len() as u128) << 64 | i as u128 | 0xAB << 100);
+            let st = if i % 2 == 0 {
+                SerializeType::ROCKETMQ
+            } else {
+                SerializeType::JSON
+            };
+            let uniq = format!(
+                "{:032X}",
+                (name.len() as u128) << 64 | i as u128 | 0xAB << 100
+            );
             sent.push(uniq.clone());
             let req = send_request(&topic, name, i % 4, &uniq, st);
             let pool = pool.clone();
             let addr = addr.clone();
-            calls.push(tokio::spawn(async move { pool.invoke(&addr, req, T).await }));
+            calls.push(tokio::spawn(
+                async move { pool.invoke(&addr, req, T).await },
+            ));
         }
     }
     for call in calls {
         let resp = call.await.unwrap().expect("send");
-        assert_eq!(resp.response_code(), ResponseCode::SUCCESS, "{:?}", resp.remark);
+        assert_eq!(
+            resp.response_code(),
+            ResponseCode::SUCCESS,
+            "{:?}",
+            resp.remark
+        );
         let h: SendMessageResponseHeader = resp.decode_header().expect("send response header");
         assert!((0..4).contains(&h.queue_id));
     }
     let stats = pool.stats();
-    assert_eq!(stats.connections.len(), 3, "one connection per address: {stats:?}");
+    assert_eq!(
+        stats.connections.len(),
+        3,
+        "one connection per address: {stats:?}"
+    );
     assert_eq!(stats.in_flight(), 0);
 
     // Pull every queue back.
     let mut found = Vec::new();
     for (name, addr) in &masters {
         for queue in 0..4 {
-            let mut header = PullMessageRequestHeader::one_shot("rmq_it_remoting_cg", &topic, queue, 0, 64);
+            let mut header =
+                PullMessageRequestHeader::one_shot("rmq_it_remoting_cg", &topic, queue, 0, 64);
             header.bname = Some(name.clone());
             let req = RemotingCommand::with_header(RequestCode::PULL_MESSAGE, &header);
             let resp = pool.invoke(addr, req, T).await.expect("pull");
@@ -118,7 +160,10 @@ async fn real_cluster_route_send_pull_through_pool() {
             for msg in decode_stored_all(resp.body_bytes()) {
                 let msg = msg.expect("stored message decodes");
                 let uniq = msg.msg_id().expect("UNIQ_KEY").to_owned();
-                assert_eq!(msg.message.body().as_ref(), format!("body of {uniq}").as_bytes());
+                assert_eq!(
+                    msg.message.body().as_ref(),
+                    format!("body of {uniq}").as_bytes()
+                );
                 found.push(uniq);
             }
         }
