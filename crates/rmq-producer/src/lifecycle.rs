@@ -1,4 +1,4 @@
-//! Background work and shutdown: route polling, heartbeats, closing connections to
+//! Background work and shutdown: route polling, heartbeats, the detector, closing connections to
 //! brokers that left every route, `close(deadline)`, and the exactly-once callback
 //! guard.
 //!
@@ -19,6 +19,12 @@ use tracing::debug;
 
 use crate::error::{Delivery, SendError, SendErrorKind};
 use crate::producer::{Inner, Producer};
+
+/// How often isolated brokers are probed (Java's detector: 3 s).
+const DETECT_INTERVAL: Duration = Duration::from_secs(3);
+
+/// Timeout of one probe (Java's `detectTimeout`: 200 ms).
+const DETECT_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// The inner producer group every Java client also registers.
 const CLIENT_INNER_PRODUCER: &str = "CLIENT_INNER_PRODUCER";
@@ -48,6 +54,21 @@ pub(crate) fn spawn_background(inner: &Arc<Inner>) -> Result<(), String> {
             let Some(inner) = weak.upgrade() else { return };
             inner.heartbeat_all().await;
             next = Instant::now() + interval;
+        }
+    });
+
+    // Detector: probe isolated or unreachable brokers (GET_MAX_OFFSET, 200 ms) every
+    // 3 s and tell the fault strategy, which may bring them back earlier.
+    let weak = Arc::downgrade(inner);
+    let mut stop = inner.stop.subscribe();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                _ = tokio::time::sleep(DETECT_INTERVAL) => {}
+            }
+            let Some(inner) = weak.upgrade() else { return };
+            inner.detect().await;
         }
     });
 
@@ -94,6 +115,36 @@ impl Inner {
         addrs.sort();
         addrs.dedup();
         addrs
+    }
+
+    /// Probes the brokers the fault strategy wants checked and reports the results.
+    pub(crate) async fn detect(&self) {
+        let wanted = self.fault.brokers_to_probe(std::time::Instant::now());
+        if wanted.is_empty() {
+            return;
+        }
+        let mut targets = Vec::new();
+        let mut topic = None;
+        for t in self.routes.topics() {
+            if let Some(info) = self.routes.cached(&t) {
+                for (name, addr) in info.brokers() {
+                    if wanted.iter().any(|w| w == name)
+                        && !targets.iter().any(|(n, _): &(String, String)| n == name)
+                    {
+                        targets.push((name.to_owned(), self.broker_addr(addr)));
+                        topic.get_or_insert_with(|| t.clone());
+                    }
+                }
+            }
+        }
+        let Some(topic) = topic else { return };
+        let results =
+            rmq_route::detector::probe_all(&self.pool, &targets, &topic, DETECT_TIMEOUT).await;
+        let now = std::time::Instant::now();
+        for (broker, reachable) in results {
+            debug!(%broker, reachable, "detector probe");
+            self.fault.on_probe(&broker, reachable, now);
+        }
     }
 
     /// Sends a heartbeat to every known master (Java: every 30 s). Failures are

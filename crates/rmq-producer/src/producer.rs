@@ -513,7 +513,9 @@ impl ProducerBuilder {
         );
         let fault: Arc<dyn FaultStrategy> = match self.fault {
             Some(f) => f,
-            None if config.latency_fault_tolerance => Arc::new(LatencyFaultStrategy::default()),
+            None if config.latency_fault_tolerance => {
+                Arc::new(LatencyFaultStrategy::default().with_detector(true))
+            }
             None => Arc::new(Disabled),
         };
         let identity = ClientIdentity::detect(&config);
