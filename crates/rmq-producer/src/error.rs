@@ -65,6 +65,32 @@ struct Inner {
 /// [`attempts`](Self::attempts); and take your message back with
 /// [`into_message`](Self::into_message). The `Display` wording is for humans and
 /// may change; do not match on it.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+/// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+/// #     .topic("TopicTest", 4).build().await?;
+/// # let producer = rmq_producer::Producer::builder("doc_group")
+/// #     .namesrv(cluster.name_server_addr()).connector(cluster.connector()).build().await?;
+/// use rmq_producer::{Delivery, Message, ResponseCode, SendErrorKind};
+/// use rmq_protocol::RequestCode;
+/// // The broker rejects the next send as illegal.
+/// cluster.brokers()[0].script(RequestCode::SEND_MESSAGE_V2).reply(ResponseCode::MESSAGE_ILLEGAL).times(1);
+/// let err = producer.send(Message::new("TopicTest", "bad")).await.unwrap_err();
+/// assert_eq!(err.kind(), SendErrorKind::Rejected);
+/// assert_eq!(err.delivery(), Delivery::Rejected);     // answered: not stored
+/// assert_eq!(err.response_code(), Some(ResponseCode::MESSAGE_ILLEGAL));
+/// assert!(!err.is_retryable());
+/// assert!(!err.is_timeout());
+/// assert_eq!(err.attempts(), 1);
+/// assert_eq!(err.broker(), Some("broker-a"));
+/// assert_eq!(err.message().map(|m| m.topic()), Some("TopicTest"));
+/// let message = err.into_message().expect("the message comes back");
+/// assert_eq!(message.body().as_ref(), b"bad");
+/// # Ok(()) }
+/// ```
 pub struct SendError {
     inner: Box<Inner>,
 }

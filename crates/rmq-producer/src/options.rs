@@ -22,6 +22,30 @@ pub enum Target {
 }
 
 /// Options of one send. `Default` uses the producer's settings.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+/// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+/// #     .topic("TopicTest", 4).build().await?;
+/// # let producer = rmq_producer::Producer::builder("doc_group")
+/// #     .namesrv(cluster.name_server_addr()).connector(cluster.connector()).build().await?;
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use rmq_producer::selector::{JavaHashSelector, SelectorArg};
+/// use rmq_producer::{Message, MessageQueue, SendOptions};
+/// // A tighter deadline and one retry.
+/// let quick = SendOptions::default().timeout(Duration::from_millis(800)).retries(1);
+/// producer.send_with(Message::new("TopicTest", "quick"), quick).await?;
+/// // One exact queue.
+/// let pinned = SendOptions::default().queue(MessageQueue::new("TopicTest", "broker-a", 1));
+/// assert_eq!(producer.send_with(Message::new("TopicTest", "q1"), pinned).await?.message_queue.queue_id, 1);
+/// // The queue a Java producer would pick for this order id.
+/// let ordered = SendOptions::default().selector(Arc::new(JavaHashSelector), SelectorArg::from("order-7"));
+/// producer.send_with(Message::new("TopicTest", "ordered"), ordered).await?;
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct SendOptions {
     /// The whole send's deadline, from the call to the answer (default: the
