@@ -1,0 +1,1 @@
+//! Shared output helpers (JSON schema version, error objects).
