@@ -275,12 +275,25 @@ impl Connection {
             },
             room,
         );
+        let result = self.submit(envelope, rx, deadline, started).await;
+        drop(slot);
+        result
+    }
+
+    /// Hands `envelope` to the driver and waits for its answer on `rx`. The driver
+    /// enforces the deadline; the extra second only guards against a stalled driver
+    /// task (then the outcome is unknown: reported as written).
+    async fn submit<T>(
+        &self,
+        envelope: Envelope,
+        rx: oneshot::Receiver<Result<T, RemotingError>>,
+        deadline: Instant,
+        started: Instant,
+    ) -> Result<T, RemotingError> {
         // If the driver is gone, the envelope's Drop answers NotSent through `rx`.
         let _ = self.shared.tx.send(envelope);
-        // The driver enforces the deadline; the extra second only guards against a
-        // stalled driver task.
-        let result = match tokio::time::timeout_at(deadline + Duration::from_secs(1), rx).await {
-            Ok(Ok(result)) => result,
+        match tokio::time::timeout_at(deadline + Duration::from_secs(1), rx).await {
+            Ok(Ok(result)) => result.map_err(|e| self.with_addr(e)),
             Ok(Err(_)) => Err(RemotingError::ConnectionClosed {
                 addr: self.shared.addr.clone(),
                 reason: "connection driver ended unexpectedly".to_owned(),
@@ -291,9 +304,7 @@ impl Connection {
                 elapsed: started.elapsed(),
                 written: true,
             }),
-        };
-        drop(slot);
-        result.map_err(|e| self.with_addr(e))
+        }
     }
 
     /// Errors raised where the address is unknown (an envelope's `Drop`) get ours.
@@ -336,20 +347,7 @@ impl Connection {
             },
             room,
         );
-        let _ = self.shared.tx.send(envelope);
-        match tokio::time::timeout_at(deadline + Duration::from_secs(1), rx).await {
-            Ok(Ok(result)) => result.map_err(|e| self.with_addr(e)),
-            Ok(Err(_)) => Err(RemotingError::ConnectionClosed {
-                addr: self.shared.addr.clone(),
-                reason: "connection driver ended unexpectedly".to_owned(),
-                written: true,
-            }),
-            Err(_) => Err(RemotingError::Timeout {
-                addr: self.shared.addr.clone(),
-                elapsed: started.elapsed(),
-                written: true,
-            }),
-        }
+        self.submit(envelope, rx, deadline, started).await
     }
 }
 
