@@ -71,6 +71,15 @@ fn jitter() -> u64 {
     RandomState::new().hash_one(std::time::Instant::now())
 }
 
+/// "Now" for the fault strategy: the runtime's clock (tokio's `Instant`) as a std
+/// `Instant`. Latencies are measured on the runtime's clock, so isolation windows
+/// must be too: reading `std::time::Instant` here would freeze every window under
+/// paused tokio time (tests) while latencies still advance, and mix two clocks.
+/// Outside paused time both clocks are the same.
+pub(crate) fn fault_now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -148,7 +157,7 @@ impl Inner {
                     |i| queues[i].broker_name.as_str(),
                     self.fault.as_ref(),
                     avoid,
-                    std::time::Instant::now(),
+                    fault_now(),
                 )
                 .ok_or_else(no_queue)?;
                 return queues.get(idx).cloned().ok_or_else(no_queue);
@@ -197,6 +206,10 @@ impl Inner {
         let mut last_broker: Option<String> = None;
         let mut last_error: Option<SendError> = None;
         let mut any_written = false;
+        // The latest attempt stored with a warning status that was retried
+        // (`retry_on_not_stored`): the message is stored, so if the retries fail this
+        // is the outcome, as Java returns its earlier non-OK SendResult.
+        let mut stored: Option<SendResult> = None;
         let mut attempt = 0u32;
         while attempt < max_attempts {
             let now = Instant::now();
@@ -284,7 +297,7 @@ impl Inner {
                     .map(Some)
             };
             let latency = started.elapsed();
-            let now_std = std::time::Instant::now();
+            let now_std = fault_now();
             last_broker = Some(queue.broker_name.clone());
             let response = match outcome {
                 Ok(None) => {
@@ -396,6 +409,7 @@ impl Inner {
                         ?status,
                         "stored with a warning status; retrying on another broker as configured"
                     );
+                    stored = Some(result);
                     continue;
                 }
                 return Ok(Delivered { result });
@@ -431,6 +445,9 @@ impl Inner {
                 }
                 tokio::time::sleep(backoff).await;
             }
+        }
+        if let Some(result) = stored {
+            return Ok(Delivered { result });
         }
         let attempts = attempt;
         let err = match last_error {

@@ -119,7 +119,7 @@ impl Inner {
 
     /// Probes the brokers the fault strategy wants checked and reports the results.
     pub(crate) async fn detect(&self) {
-        let wanted = self.fault.brokers_to_probe(std::time::Instant::now());
+        let wanted = self.fault.brokers_to_probe(crate::kernel::fault_now());
         if wanted.is_empty() {
             return;
         }
@@ -140,7 +140,7 @@ impl Inner {
         let Some(topic) = topic else { return };
         let results =
             rmq_route::detector::probe_all(&self.pool, &targets, &topic, DETECT_TIMEOUT).await;
-        let now = std::time::Instant::now();
+        let now = crate::kernel::fault_now();
         for (broker, reachable) in results {
             debug!(%broker, reachable, "detector probe");
             self.fault.on_probe(&broker, reachable, now);

@@ -810,7 +810,7 @@ impl Producer {
             .collect();
         inner.stats.snapshot(
             inner.in_flight(),
-            inner.fault.snapshot(std::time::Instant::now()),
+            inner.fault.snapshot(crate::kernel::fault_now()),
             routes,
             inner.pool.stats(),
         )
