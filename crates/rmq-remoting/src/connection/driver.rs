@@ -66,6 +66,10 @@ pub(super) struct Driver {
     oneways: VecDeque<Oneway>,
     rooms: VecDeque<(u64, OwnedSemaphorePermit)>,
     consecutive_timeouts: u32,
+    /// When the timeout streak reached the limit; the connection is closed if nothing
+    /// is read within the grace period after it (a reply merely later than a short
+    /// deadline clears it).
+    suspect_since: Option<Instant>,
     last_activity: Instant,
     inbox_open: bool,
 }
@@ -102,6 +106,7 @@ impl Driver {
             oneways: VecDeque::new(),
             rooms: VecDeque::new(),
             consecutive_timeouts: 0,
+            suspect_since: None,
             last_activity: Instant::now(),
             inbox_open: true,
         }
@@ -129,6 +134,9 @@ impl Driver {
         }
         for o in &self.oneways {
             wake = wake.min(o.deadline);
+        }
+        if let Some(since) = self.suspect_since {
+            wake = wake.min(since + self.config.half_open_grace);
         }
         wake
     }
@@ -186,7 +194,13 @@ impl Driver {
                     let now = Instant::now();
                     self.sweep(now);
                     if self.consecutive_timeouts >= self.config.max_consecutive_timeouts.max(1) {
-                        return format!("{} consecutive requests timed out (half-open connection?)", self.consecutive_timeouts);
+                        let since = *self.suspect_since.get_or_insert(now);
+                        if now >= since + self.config.half_open_grace {
+                            return format!(
+                                "{} consecutive requests timed out and nothing was read for {:?} after (half-open connection?)",
+                                self.consecutive_timeouts, self.config.half_open_grace
+                            );
+                        }
                     }
                     if self.idle() && now >= self.last_activity + self.config.idle_timeout {
                         return format!("idle for {:?}", self.config.idle_timeout);
@@ -383,6 +397,7 @@ impl Driver {
     fn read_frames(&mut self) -> Result<(), rmq_protocol::frame::DecodeError> {
         while let Some(cmd) = self.codec.decode(&mut self.read_buf)? {
             self.consecutive_timeouts = 0;
+            self.suspect_since = None;
             if cmd.is_response() {
                 self.on_response(cmd);
             } else {

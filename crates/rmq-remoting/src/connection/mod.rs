@@ -43,8 +43,12 @@ pub struct ConnectionConfig {
     /// flight (Java: 120 s).
     pub idle_timeout: Duration,
     /// Close the connection after this many requests in a row timed out without any
-    /// response arriving (half-open detection).
+    /// response arriving, and then nothing at all was read for
+    /// [`half_open_grace`](Self::half_open_grace) (half-open detection). A reply that
+    /// merely comes later than a short deadline keeps the connection.
     pub max_consecutive_timeouts: u32,
+    /// See [`max_consecutive_timeouts`](Self::max_consecutive_timeouts). Default 1 s.
+    pub half_open_grace: Duration,
     /// The writer stops taking new requests while this many bytes wait to be written.
     pub write_buffer_soft_limit: usize,
 }
@@ -57,6 +61,7 @@ impl Default for ConnectionConfig {
             max_queued_bytes: 64 * 1024 * 1024,
             idle_timeout: Duration::from_secs(120),
             max_consecutive_timeouts: 3,
+            half_open_grace: Duration::from_secs(1),
             write_buffer_soft_limit: 256 * 1024,
         }
     }

@@ -260,8 +260,53 @@ async fn consecutive_timeouts_close_a_half_open_connection() {
         assert!(err.is_timeout());
         peer.read().await.unwrap();
     }
-    tokio::time::sleep(Duration::from_millis(1)).await;
-    assert!(conn.is_closed(), "closed after 3 timeouts in a row");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !conn.is_closed(),
+        "a late reply may still come: not closed yet"
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(
+        conn.is_closed(),
+        "closed after 3 timeouts in a row and 1 s of silence"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn replies_later_than_short_deadlines_keep_the_connection() {
+    let (conn, mut peer) = pair(ConnectionConfig::default());
+    let calls: Vec<_> = (0..5)
+        .map(|i| {
+            let c = conn.clone();
+            tokio::spawn(async move {
+                c.invoke(
+                    request(&format!("s{i}")),
+                    Instant::now() + Duration::from_millis(80),
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut reqs = Vec::new();
+    for _ in 0..5 {
+        reqs.push(peer.read().await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await; // every deadline passed
+    for r in &reqs {
+        peer.reply(r, ResponseCode::SUCCESS, "late").await;
+    }
+    for call in calls {
+        assert!(call.await.unwrap().unwrap_err().is_timeout());
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!conn.is_closed(), "late replies prove the peer alive");
+    let next = tokio::spawn({
+        let c = conn.clone();
+        async move { c.invoke(request("next"), in_secs(3)).await }
+    });
+    let r = peer.read().await.unwrap();
+    peer.reply(&r, ResponseCode::SUCCESS, "ok").await;
+    assert!(next.await.unwrap().is_ok());
 }
 
 #[tokio::test(start_paused = true)]
