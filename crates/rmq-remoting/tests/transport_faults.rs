@@ -230,13 +230,18 @@ async fn c4_half_open_times_out_indeterminate_then_connection_is_recycled() {
         assert_eq!(e.delivery(), Delivery::Indeterminate);
         assert!(took >= 2 * SECOND && took <= 2 * SECOND + EPS, "{took:?}");
         settle().await;
-        let open = pool.connected_addrs().contains(&a.addr().to_owned());
-        assert_eq!(
-            open,
-            i < 2,
-            "recycled after the third timeout in a row, not before"
-        );
+        assert!(pool.connected_addrs().contains(&a.addr().to_owned()));
     }
+    // Three timeouts in a row, then `half_open_grace` (1 s) of silence: recycled, not
+    // earlier (a reply merely later than the deadlines could still clear it).
+    let open = || pool.connected_addrs().contains(&a.addr().to_owned());
+    tokio::time::sleep(SECOND / 2).await;
+    assert!(open(), "still within the grace period");
+    tokio::time::sleep(SECOND / 2 + EPS).await;
+    assert!(
+        !open(),
+        "recycled after 3 timeouts in a row and 1 s of silence"
+    );
     assert_eq!(pool.stats().timeouts, 3);
     assert_eq!(pool.stats().connections_closed, 1);
 
@@ -251,6 +256,39 @@ async fn c4_half_open_times_out_indeterminate_then_connection_is_recycled() {
         "the next call used a new connection"
     );
     assert_eq!(a.connections_accepted(), 2);
+    finish(&pool, Some(&cluster)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn c4_a_slow_but_live_broker_keeps_its_connection() {
+    // Deadlines shorter than the broker's answer time: a streak of timeouts, but the
+    // late replies prove the peer alive, so the connection is not recycled and the
+    // calls with longer deadlines on it succeed.
+    let (cluster, net) = memory_cluster(&["broker-a"]).await;
+    let a = cluster.brokers()[0].clone();
+    let pool = pool(Arc::new(net));
+    call_ok(&pool, a.addr(), "before").await;
+    a.script(SEND).delay_reply(Duration::from_millis(100));
+    let calls: Vec<_> = (0..20u64)
+        .map(|i| {
+            let (p, addr) = (pool.clone(), a.addr().to_owned());
+            let deadline = after(Duration::from_millis(if i < 10 { 50 + i } else { 300 }));
+            tokio::spawn(async move { p.invoke_at(&addr, send(&format!("s{i}")), deadline).await })
+        })
+        .collect();
+    for (i, call) in calls.into_iter().enumerate() {
+        let r = resolved(call).await.expect("join");
+        match r {
+            Err(e) if i < 10 => assert_eq!(e.delivery(), Delivery::Indeterminate, "{e}"),
+            Ok(r) if i >= 10 => assert_eq!(r.response_code(), ResponseCode::SUCCESS),
+            other => panic!("call {i}: {other:?}"),
+        }
+    }
+    tokio::time::sleep(2 * SECOND).await;
+    assert_eq!(pool.stats().timeouts, 10);
+    assert_eq!(pool.stats().late_replies, 10);
+    assert_eq!(pool.stats().connections_closed, 0);
+    assert_eq!(a.connections_accepted(), 1);
     finish(&pool, Some(&cluster)).await;
 }
 

@@ -366,10 +366,12 @@ impl Driver {
                 .is_some_and(|p| p.deadline == deadline)
                 && let Some(p) = self.pending.remove(&opaque)
             {
-                // Encoded frames are (or will be) written: the peer may process them.
-                let _ = p.reply.send(Err(self.timeout(p.started, true)));
+                // Publish before waking the caller (see `on_response`).
                 self.consecutive_timeouts += 1;
                 Counters::add(&self.counters.timeouts, 1);
+                self.update_pending_len();
+                // Encoded frames are (or will be) written: the peer may process them.
+                let _ = p.reply.send(Err(self.timeout(p.started, true)));
                 debug!(opaque, "request timed out");
             }
         }
@@ -415,12 +417,15 @@ impl Driver {
         }
         match self.pending.remove(&response.opaque) {
             Some(p) => {
+                // Publish the table size and counters before waking the caller, so
+                // that a caller woken by its response (possibly on another worker)
+                // never observes its own request still in flight.
                 Counters::add(&self.counters.responses, 1);
+                self.update_pending_len();
                 let _ = p.reply.send(Ok(Reply {
                     response,
                     request: p.request,
                 }));
-                self.update_pending_len();
             }
             None => {
                 Counters::add(&self.counters.late_replies, 1);
