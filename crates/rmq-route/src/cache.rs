@@ -565,10 +565,19 @@ impl RouteCache {
         });
         let result = match tokio::time::timeout(timeout, work).await {
             Ok(result) => result.clone(),
-            Err(_) => Err(RouteError::Timeout {
-                topic: topic.to_owned(),
-                timeout,
-            }),
+            Err(_) => {
+                let e = RouteError::Timeout {
+                    topic: topic.to_owned(),
+                    timeout,
+                };
+                // The fetch this call ran was abandoned at its deadline (its own
+                // request budget ends at the same instant, so this timer can win):
+                // count it as the failed fetch it is, as `install` would have.
+                if started_here && !flight.initialized() {
+                    let _ = self.install(topic, Err(e.clone()));
+                }
+                Err(e)
+            }
         };
         if flight.initialized() {
             let mut st = lock(&self.inner.state);
