@@ -18,9 +18,14 @@ const EXAMPLES: &[(&str, &str)] = &[
 
 #[test]
 fn real_cluster_examples_run_against_the_real_cluster() {
-    let Some(cluster) = real_cluster() else { return };
+    let Some(cluster) = real_cluster() else {
+        return;
+    };
     for (name, exe) in EXAMPLES {
-        let out = Command::new(exe).args(["--namesrv", &cluster.namesrv]).output().expect("example starts");
+        let out = Command::new(exe)
+            .args(["--namesrv", &cluster.namesrv])
+            .output()
+            .expect("example starts");
         assert!(
             out.status.success(),
             "example {name} failed: {}\n{}",

@@ -95,6 +95,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "rmq-producer",
             "rmq-protocol",
             "rmq-remoting",
+            "rmq-route",
             "clap",
             "indicatif",
             "serde",

@@ -3,6 +3,7 @@
 //! quick to build; bad arguments print usage and exit with status 2.
 
 mod cluster;
+mod demo;
 mod examples;
 mod fuzz;
 mod install;
@@ -21,12 +22,14 @@ usage: cargo xtask <command> [arguments]
 commands:
   test [--quick] [--stage NAME]...     the CI stages (what .ci/run runs); see `cargo xtask test --help`
   cluster ...                          a real RocketMQ cluster on loopback
+  demo [--down]                        start (or reuse) the default-port cluster, run `rmq demo`
+                                       against it: send a mix of messages, read them back, check
   fuzz --target T|all --duration D [--jobs N]
                                        libFuzzer runs with cargo +nightly fuzz (not part of CI)
   fuzz --list                          the fuzz targets
   help                                 this text
 
-planned: demo, bench";
+planned: bench";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Some("test") => test::cli(rest),
         Some("fuzz") => fuzz::cli(rest),
         Some("cluster") => cluster::cli(rest),
+        Some("demo") => demo::cli(rest),
         Some(other) => Err(UsageError::new(USAGE, format!("unknown command `{other}`")).into()),
     };
     match result {

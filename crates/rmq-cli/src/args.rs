@@ -21,7 +21,12 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Common {
     /// Name server address(es), `;`-separated as in Java (falls back to NAMESRV_ADDR).
-    #[arg(long, global = true, env = "NAMESRV_ADDR", value_name = "HOST:PORT[;HOST:PORT]")]
+    #[arg(
+        long,
+        global = true,
+        env = "NAMESRV_ADDR",
+        value_name = "HOST:PORT[;HOST:PORT]"
+    )]
     pub namesrv: Option<String>,
     /// Header format of requests.
     #[arg(long, global = true, value_enum, default_value_t = HeaderArg::Binary)]
@@ -34,10 +39,44 @@ pub struct Common {
     pub timeout: Duration,
 }
 
+impl Common {
+    /// The name servers of `--namesrv` (or `NAMESRV_ADDR`), split as Java does (`;`,
+    /// also `,`). Fails when none is given.
+    pub fn namesrv_addrs(&self) -> Result<Vec<String>, crate::output::CliError> {
+        let addrs = self
+            .namesrv
+            .as_deref()
+            .map(rmq_producer::config::parse_addr_list)
+            .unwrap_or_default();
+        if addrs.is_empty() {
+            return Err(crate::output::CliError::new(
+                crate::output::Kind::Usage,
+                "no name server: pass --namesrv HOST:PORT[;HOST:PORT] or set NAMESRV_ADDR",
+            ));
+        }
+        Ok(addrs)
+    }
+
+    /// The producer's header format for `--header`.
+    pub fn header_format(&self) -> rmq_producer::HeaderFormat {
+        self.header.into()
+    }
+}
+
+impl From<HeaderArg> for rmq_producer::HeaderFormat {
+    fn from(h: HeaderArg) -> Self {
+        match h {
+            HeaderArg::Binary => rmq_producer::HeaderFormat::Binary,
+            HeaderArg::Json => rmq_producer::HeaderFormat::Json,
+        }
+    }
+}
+
 /// Request header format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum HeaderArg {
-    /// ROCKETMQ binary header (default).
+    /// ROCKETMQ binary header (default; `rocketmq` is accepted too).
+    #[value(alias = "rocketmq")]
     Binary,
     /// JSON header.
     Json,
@@ -83,7 +122,8 @@ pub enum ModeArg {
     Async,
     /// No answer awaited.
     Oneway,
-    /// Batches (`bench` only).
+    /// Batches (`send`: the `--count` messages as batches split at the size limit;
+    /// `bench`: `--batch-size` messages per batch).
     Batch,
 }
 
@@ -227,7 +267,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let (num, unit) = s
         .find(|c: char| !c.is_ascii_digit())
         .map_or((s, "s"), |i| (&s[..i], &s[i..]));
-    let n: u64 = num.parse().map_err(|_| format!("invalid duration {s:?}: expected e.g. 20s, 5m, 500ms"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}: expected e.g. 20s, 5m, 500ms"))?;
     match unit {
         "ms" => Ok(Duration::from_millis(n)),
         "s" => Ok(Duration::from_secs(n)),

@@ -1,6 +1,16 @@
 //! The `rmq` command line, as a library so its pieces (notably `pull`) can be reused
 //! by the demo and the integration tests.
+//!
+//! * [`pull::pull_topic`] reads a topic back from its brokers (every queue from offset 0).
+//! * [`topic::create_on_masters`] creates a topic on every master broker.
+//! * [`admin::Admin`] asks the name servers for routes and cluster info.
+//! * [`output`] holds the JSON conventions (schemas, the `error` object, exit codes).
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
+pub mod admin;
 pub mod args;
 pub mod bench;
 pub mod demo;

@@ -17,7 +17,11 @@ fn flatten(prefix: &str, v: &toml::Value, out: &mut BTreeMap<String, String>) {
     match v {
         toml::Value::Table(t) => {
             for (k, v) in t {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten(&key, v, out);
             }
         }
@@ -34,7 +38,9 @@ fn render(v: &toml::Value) -> String {
         toml::Value::Integer(i) => i.to_string(),
         toml::Value::Float(f) => f.to_string(),
         toml::Value::Boolean(b) => b.to_string(),
-        toml::Value::Array(a) => format!("[{}]", a.iter().map(render).collect::<Vec<_>>().join(", ")),
+        toml::Value::Array(a) => {
+            format!("[{}]", a.iter().map(render).collect::<Vec<_>>().join(", "))
+        }
         toml::Value::Datetime(d) => format!("{d:?}"),
         toml::Value::Table(_) => "{...}".to_owned(),
     }
@@ -44,14 +50,21 @@ fn render(v: &toml::Value) -> String {
 fn documented() -> BTreeMap<String, String> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md");
     let readme = std::fs::read_to_string(path).expect("README.md");
-    let start = readme.find("<!-- config-reference:start -->").expect("start marker");
-    let end = readme.find("<!-- config-reference:end -->").expect("end marker");
+    let start = readme
+        .find("<!-- config-reference:start -->")
+        .expect("start marker");
+    let end = readme
+        .find("<!-- config-reference:end -->")
+        .expect("end marker");
     readme[start..end]
         .lines()
         .filter(|l| l.starts_with("| `"))
         .map(|l| {
             let cells: Vec<&str> = l.split('|').map(str::trim).collect();
-            (cells[1].trim_matches('`').to_owned(), cells[2].trim_matches('`').to_owned())
+            (
+                cells[1].trim_matches('`').to_owned(),
+                cells[2].trim_matches('`').to_owned(),
+            )
         })
         .collect()
 }
@@ -69,16 +82,27 @@ fn readme_documents_every_default_as_the_code_has_it() {
         if key == "group" {
             continue; // required, no default
         }
-        let doc = docs.get(key).unwrap_or_else(|| panic!("README does not document `{key}` (default {value})"));
+        let doc = docs
+            .get(key)
+            .unwrap_or_else(|| panic!("README does not document `{key}` (default {value})"));
         assert_eq!(doc, value, "README's default for `{key}`");
     }
     let settable = rmq_producer::config::ProducerConfig::KEYS;
     for (key, value) in &docs {
         if value == "(unset)" {
-            assert!(settable.contains(&key.as_str()), "README documents `{key}`, which the code does not have");
-            assert!(!code.contains_key(key), "`{key}` has a default in the code, but README says unset");
+            assert!(
+                settable.contains(&key.as_str()),
+                "README documents `{key}`, which the code does not have"
+            );
+            assert!(
+                !code.contains_key(key),
+                "`{key}` has a default in the code, but README says unset"
+            );
         } else {
-            assert!(code.contains_key(key), "README documents `{key}`, which the code does not have");
+            assert!(
+                code.contains_key(key),
+                "README documents `{key}`, which the code does not have"
+            );
         }
     }
 }
