@@ -278,7 +278,14 @@ impl Inner {
             if let Some(ctx) = &ctx {
                 hook::run_before(&self.hooks, ctx);
             }
-            let span = debug_span!("rmq.attempt", topic = %p.topic, broker = %queue.broker_name, queue = queue.queue_id, attempt);
+            let span = debug_span!(
+                "rmq.attempt",
+                topic = %p.topic,
+                broker = %queue.broker_name,
+                queue = queue.queue_id,
+                attempt,
+                opaque = tracing::field::Empty
+            );
             let started = Instant::now();
             if attempt > 1 {
                 self.stats.record_retry();
@@ -286,13 +293,13 @@ impl Inner {
             let outcome = if mode == Mode::Oneway {
                 self.pool
                     .invoke_oneway_at(&addr, cmd, attempt_deadline)
-                    .instrument(span)
+                    .instrument(span.clone())
                     .await
                     .map(|()| None)
             } else {
                 self.pool
                     .invoke_at(&addr, cmd, attempt_deadline)
-                    .instrument(span)
+                    .instrument(span.clone())
                     .await
                     .map(Some)
             };
@@ -324,7 +331,11 @@ impl Inner {
                     };
                     return Ok(Delivered { result });
                 }
-                Ok(Some(response)) => response,
+                Ok(Some(response)) => {
+                    // The opaque is assigned by the connection; the answer carries it.
+                    span.record("opaque", response.opaque);
+                    response
+                }
                 Err(e) => {
                     self.fault.on_result(
                         &queue.broker_name,

@@ -44,6 +44,8 @@ pub(crate) struct Inner {
     max_bytes_permit: usize,
     pub(crate) closed: AtomicBool,
     pub(crate) stop: watch::Sender<bool>,
+    /// Failpoint (feature `__failpoints`): every compression fails.
+    pub(crate) fail_compression: bool,
 }
 
 /// Permits held while a send is in flight (back-pressure). Released on drop, also
@@ -138,6 +140,7 @@ pub struct ProducerBuilder {
     hooks: Vec<Arc<dyn SendHook>>,
     forbidden: Vec<Arc<dyn CheckForbiddenHook>>,
     rpc_hooks: Vec<Arc<dyn RpcHook>>,
+    fail_compression: bool,
 }
 
 /// Building a producer failed.
@@ -203,7 +206,17 @@ impl ProducerBuilder {
             hooks: Vec::new(),
             forbidden: Vec::new(),
             rpc_hooks: Vec::new(),
+            fail_compression: false,
         }
+    }
+
+    /// Test-only failpoint (feature `__failpoints`, not part of the API): every
+    /// compression of this producer fails, to exercise the uncompressed fallback.
+    #[cfg(feature = "__failpoints")]
+    #[doc(hidden)]
+    pub fn __fail_compression(mut self) -> Self {
+        self.fail_compression = true;
+        self
     }
 
     /// Adds a name server (`host:port`; several separated by `;` are accepted).
@@ -548,6 +561,7 @@ impl ProducerBuilder {
             stats: Counters::default(),
             closed: AtomicBool::new(false),
             stop,
+            fail_compression: self.fail_compression,
             config,
         });
         crate::lifecycle::spawn_background(&inner).map_err(BuildError::Startup)?;

@@ -85,7 +85,15 @@ impl Inner {
                 e.to_string(),
             )
         })?;
-        let (body, sys_flag) = match self.config.compression.compress(message.body()) {
+        let compressed = if self.fail_compression {
+            Err(crate::compress::CompressError::Codec {
+                kind: self.config.compression.kind,
+                source: std::io::Error::other("failpoint: compression forced to fail"),
+            })
+        } else {
+            self.config.compression.compress(message.body())
+        };
+        let (body, sys_flag) = match compressed {
             Ok(Some((compressed, bits))) => (compressed, bits),
             Ok(None) => (message.body().clone(), 0),
             Err(e) => {

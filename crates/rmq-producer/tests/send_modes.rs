@@ -204,3 +204,13 @@ async fn b3_large_body_is_compressed_on_the_wire_only() {
     assert_eq!(back.as_ref(), body.as_bytes());
     assert_eq!(original.body().as_ref(), body.as_bytes());
 }
+
+#[test]
+fn producer_is_clone_send_sync_and_sends_take_shared_references() {
+    fn assert_traits<T: Clone + Send + Sync + 'static>() {}
+    assert_traits::<rmq_producer::Producer>();
+    // `send` takes `&self`: a shared reference can be used from many tasks.
+    fn _sends_from_a_shared_reference(p: &rmq_producer::Producer) -> impl std::future::Future + '_ {
+        p.send(Message::new(TOPIC, "x"))
+    }
+}
