@@ -168,7 +168,6 @@ async fn measure(
         .then(|| Progress::new(settings.count, settings.duration));
     let outcome = execute(&producer, &settings, acked_log, progress).await;
     let retried = producer.stats().retried;
-    if let Some(ms) = std::env::var("RMQ_TMP_LINGER_MS").ok().and_then(|v| v.parse().ok()) { tokio::time::sleep(Duration::from_millis(ms)).await; }
     producer.close(CLOSE_DEADLINE).await;
     let (totals, elapsed, interrupted, log_result) = outcome?;
     let report = Report::new(&settings, &totals, elapsed, interrupted, retried);
