@@ -143,6 +143,13 @@ impl Driver {
 
     async fn event_loop(&mut self) -> String {
         let mut batch = Vec::with_capacity(64);
+        // One timer and one close notification for the connection's life: re-arming
+        // them each turn would register and cancel a timer per loop iteration.
+        let state = self.state.clone();
+        let close = state.close_now.notified();
+        tokio::pin!(close);
+        let timer = tokio::time::sleep_until(self.next_wake());
+        tokio::pin!(timer);
         loop {
             if !self.inbox_open && self.idle() {
                 return "all handles dropped".to_owned();
@@ -154,11 +161,14 @@ impl Driver {
                 self.read_buf.reserve(16 * 1024);
             }
             let wake = self.next_wake();
+            if timer.deadline() != wake {
+                timer.as_mut().reset(wake);
+            }
             let can_take =
                 self.inbox_open && self.write_buf.len() < self.config.write_buffer_soft_limit;
             tokio::select! {
                 biased;
-                _ = self.state.close_now.notified() => return "closed by owner".to_owned(),
+                _ = &mut close => return "closed by owner".to_owned(),
                 read = self.reader.read_buf(&mut self.read_buf) => match read {
                     Ok(0) => return "peer closed the connection".to_owned(),
                     Ok(n) => {
@@ -190,7 +200,7 @@ impl Driver {
                         self.enqueue(envelope);
                     }
                 },
-                _ = tokio::time::sleep_until(wake) => {
+                _ = &mut timer => {
                     let now = Instant::now();
                     self.sweep(now);
                     if self.consecutive_timeouts >= self.config.max_consecutive_timeouts.max(1) {
