@@ -4,6 +4,7 @@
 use bytes::BytesMut;
 use rmq_protocol::RequestCode;
 use rmq_protocol::message::batch::{ENTRY_OVERHEAD, encode_batch};
+use rmq_protocol::message::properties::encoded_properties_len;
 use rmq_protocol::message::send_result::SendResult;
 use rmq_protocol::message::{Message, MessageQueue};
 use tokio::time::Instant;
@@ -16,6 +17,13 @@ use crate::producer::{Inner, Producer};
 /// Batch-level properties. Only `WAIT`: a batch-level UNIQ_KEY would be appended to
 /// every stored message by 4.9.x and rocketmq-rust brokers and hide their own keys.
 const BATCH_PROPERTIES: &str = "WAIT\u{1}true\u{2}";
+
+/// Messages of one request, with their positions in the caller's list.
+#[derive(Default)]
+struct Chunk {
+    indices: Vec<usize>,
+    messages: Vec<Message>,
+}
 
 impl Producer {
     /// Sends messages of one topic as batches: every message is validated on its own
@@ -74,7 +82,7 @@ impl Inner {
             return Vec::new();
         };
         // Validate and stamp each message; group the good ones into chunks.
-        let mut chunks: Vec<Vec<(usize, Message)>> = vec![Vec::new()];
+        let mut chunks: Vec<Chunk> = vec![Chunk::default()];
         let mut chunk_bytes = 0usize;
         for (i, mut m) in messages.into_iter().enumerate() {
             let checked = self
@@ -85,30 +93,29 @@ impl Inner {
                 results[i] = Some(Err(e.with_message(m)));
                 continue;
             }
-            let size =
-                ENTRY_OVERHEAD + m.body().len() + m.encode_properties().map_or(0, |p| p.len());
+            let size = ENTRY_OVERHEAD + m.body().len() + encoded_properties_len(m.properties());
             if chunk_bytes + size > self.config.max_message_size
-                && chunks.last().is_some_and(|c| !c.is_empty())
+                && chunks.last().is_some_and(|c| !c.messages.is_empty())
             {
-                chunks.push(Vec::new());
+                chunks.push(Chunk::default());
                 chunk_bytes = 0;
             }
             chunk_bytes += size;
             if let Some(chunk) = chunks.last_mut() {
-                chunk.push((i, m));
+                chunk.indices.push(i);
+                chunk.messages.push(m);
             }
         }
-        for chunk in chunks.into_iter().filter(|c| !c.is_empty()) {
-            let outcome = self.send_chunk(&chunk, deadline).await;
-            match outcome {
+        for chunk in chunks.into_iter().filter(|c| !c.messages.is_empty()) {
+            match self.send_chunk(&chunk.messages, deadline).await {
                 Ok(per_message) => {
-                    for ((i, _), r) in chunk.iter().zip(per_message) {
+                    for (i, r) in chunk.indices.iter().zip(per_message) {
                         self.stats.record_ok(started.elapsed());
                         results[*i] = Some(Ok(r));
                     }
                 }
                 Err(e) => {
-                    for (i, m) in chunk {
+                    for (i, m) in chunk.indices.into_iter().zip(chunk.messages) {
                         self.stats.record_failure(e.kind());
                         results[i] = Some(Err(e.replicate().with_message(m)));
                     }
@@ -131,12 +138,11 @@ impl Inner {
 
     async fn send_chunk(
         &self,
-        chunk: &[(usize, Message)],
+        messages: &[Message],
         deadline: Instant,
     ) -> Result<Vec<SendResult>, SendError> {
-        let messages: Vec<Message> = chunk.iter().map(|(_, m)| m.clone()).collect();
         let mut body = BytesMut::new();
-        encode_batch(&messages, &mut body).map_err(|e| {
+        encode_batch(messages, &mut body).map_err(|e| {
             SendError::new(
                 SendErrorKind::InvalidMessage,
                 Delivery::NotSent,

@@ -28,7 +28,7 @@ pub struct AttemptContext<'a> {
 }
 
 /// The outcome of one attempt, as hooks see it.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub enum AttemptOutcome<'a> {
     /// The broker stored the message (with any status).
     Stored(&'a SendResult),
@@ -77,10 +77,7 @@ pub(crate) fn run_after(
     elapsed: Duration,
 ) {
     for hook in hooks {
-        let outcome = match outcome {
-            AttemptOutcome::Stored(r) => AttemptOutcome::Stored(r),
-            AttemptOutcome::Failed(e) => AttemptOutcome::Failed(e),
-        };
+        let outcome = *outcome;
         if catch_unwind(AssertUnwindSafe(|| {
             hook.after_attempt(ctx, outcome, elapsed)
         }))

@@ -2,7 +2,6 @@
 
 use std::sync::atomic::Ordering;
 
-use bytes::Bytes;
 use rmq_protocol::RequestCode;
 use rmq_protocol::message::send_result::SendResult;
 use rmq_protocol::message::{Message, keys};
@@ -105,7 +104,7 @@ impl Inner {
         Ok(Prepared {
             topic: message.topic().to_owned(),
             wire_topic: self.wire_topic(message.topic()),
-            body: Bytes::clone(&body),
+            body,
             sys_flag,
             flag: message.flag(),
             properties,
