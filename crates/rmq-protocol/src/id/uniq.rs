@@ -293,6 +293,12 @@ mod tests {
 
     const VECTOR: &str = "C0A8000130391B6D358605F5E1000001";
 
+    /// Tests that draw tens of thousands of values from the process-wide 16-bit
+    /// counter at one timestamp run one at a time: run together, their draws would
+    /// wrap the counter under each other and collide (a test artefact, not a bug: a
+    /// real process does not mint 65 536 ids in one millisecond).
+    static COUNTER_HUNGRY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     fn v4_prefix() -> UniqIdPrefix {
         UniqIdPrefix::new(
             IpAddr::V4(Ipv4Addr::new(192, 168, 0, 1)),
@@ -473,6 +479,7 @@ mod tests {
 
     #[test]
     fn generator_100k_unique() {
+        let _serial = COUNTER_HUNGRY.lock().unwrap_or_else(|e| e.into_inner());
         let g = UniqIdGenerator::new(v4_prefix());
         let base = utc_ms(2025, 6, 13);
         let mut seen = HashSet::with_capacity(100_000);
@@ -486,6 +493,7 @@ mod tests {
 
     #[test]
     fn generators_share_the_process_counter() {
+        let _serial = COUNTER_HUNGRY.lock().unwrap_or_else(|e| e.into_inner());
         let now = utc_ms(2025, 6, 13);
         let ids: Vec<String> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..4)
