@@ -9,27 +9,29 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::ordered_map::OrderedMap;
+
 /// An insertion-ordered `String → String` map with map semantics (one value per key).
 ///
 /// Lookups are linear: headers carry a handful of fields, where a scan of a small
 /// vector beats hashing.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct ExtFields {
-    entries: Vec<(Cow<'static, str>, String)>,
+    entries: OrderedMap<Cow<'static, str>>,
 }
 
 impl ExtFields {
     /// An empty map.
     pub const fn new() -> Self {
         Self {
-            entries: Vec::new(),
+            entries: OrderedMap::new(),
         }
     }
 
     /// An empty map with room for `n` entries.
     pub fn with_capacity(n: usize) -> Self {
         Self {
-            entries: Vec::with_capacity(n),
+            entries: OrderedMap::with_capacity(n),
         }
     }
 
@@ -45,10 +47,7 @@ impl ExtFields {
 
     /// The value for `key`, if present.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.entries
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.entries.get(key)
     }
 
     /// Whether `key` is present.
@@ -58,13 +57,7 @@ impl ExtFields {
 
     /// Inserts or replaces `key`. A replaced entry keeps its position.
     pub fn insert(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<String>) {
-        let key = key.into();
-        let value = value.into();
-        if let Some(slot) = self.entries.iter_mut().find(|(k, _)| *k == key) {
-            slot.1 = value;
-        } else {
-            self.entries.push((key, value));
-        }
+        self.entries.insert(key.into(), value.into());
     }
 
     /// Inserts `key` only when `value` is `Some` (Java omits null fields).
@@ -76,13 +69,12 @@ impl ExtFields {
 
     /// Removes `key`, returning its value.
     pub fn remove(&mut self, key: &str) -> Option<String> {
-        let idx = self.entries.iter().position(|(k, _)| k == key)?;
-        Some(self.entries.remove(idx).1)
+        self.entries.remove(key)
     }
 
     /// Iterates over `(key, value)` in insertion order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
-        self.entries.iter().map(|(k, v)| (k.as_ref(), v.as_str()))
+        self.entries.iter()
     }
 
     /// Removes every entry, keeping the allocation.

@@ -35,6 +35,7 @@ pub mod fuzzing;
 pub mod header;
 pub mod id;
 pub mod message;
+mod ordered_map;
 pub mod route;
 pub mod validate;
 

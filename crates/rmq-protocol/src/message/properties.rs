@@ -20,6 +20,7 @@
 //! # Ok::<(), rmq_protocol::message::properties::PropertyError>(())
 //! ```
 
+use crate::ordered_map::OrderedMap;
 use std::fmt;
 
 /// Separates a property's name from its value (`NAME_VALUE_SEPARATOR`, char 1).
@@ -314,21 +315,21 @@ pub fn check_encodable(key: &str, value: &str) -> Result<(), PropertyError> {
 /// cannot be encoded, and [`Message`](super::Message)'s setters check earlier.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct Properties {
-    entries: Vec<(String, String)>,
+    entries: OrderedMap<String>,
 }
 
 impl Properties {
     /// An empty map.
     pub const fn new() -> Self {
         Self {
-            entries: Vec::new(),
+            entries: OrderedMap::new(),
         }
     }
 
     /// An empty map with room for `n` entries.
     pub fn with_capacity(n: usize) -> Self {
         Self {
-            entries: Vec::with_capacity(n),
+            entries: OrderedMap::with_capacity(n),
         }
     }
 
@@ -344,10 +345,7 @@ impl Properties {
 
     /// The value for `key`, if present.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.entries
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.entries.get(key)
     }
 
     /// Whether `key` is present.
@@ -358,25 +356,17 @@ impl Properties {
     /// Inserts or replaces `key`, returning the previous value. A replaced entry keeps
     /// its position. No check is made here; see [`check_encodable`].
     pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) -> Option<String> {
-        let key = key.into();
-        let value = value.into();
-        if let Some(slot) = self.entries.iter_mut().find(|(k, _)| *k == key) {
-            Some(std::mem::replace(&mut slot.1, value))
-        } else {
-            self.entries.push((key, value));
-            None
-        }
+        self.entries.insert(key.into(), value.into())
     }
 
     /// Removes `key`, returning its value. The order of the others is kept.
     pub fn remove(&mut self, key: &str) -> Option<String> {
-        let idx = self.entries.iter().position(|(k, _)| k == key)?;
-        Some(self.entries.remove(idx).1)
+        self.entries.remove(key)
     }
 
     /// Iterates over `(key, value)` in insertion order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.entries.iter()
     }
 
     /// Removes every entry, keeping the allocation.
