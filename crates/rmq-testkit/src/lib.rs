@@ -10,6 +10,10 @@
 //! speak the real protocol, store every accepted message and record every request. See
 //! [`fake::FakeCluster`].
 //!
+//! The **fault proxy** ([`proxy::FaultProxy`]) sits between a client and a real TCP server
+//! (e.g. a real broker, routed through it with `rmq_remoting::AddressMap`) and injects
+//! latency, bandwidth limits, slicing, black holes, resets and refused or hanging connects.
+//!
 //! ```no_run
 //! use rmq_testkit::real_cluster::{real_cluster, unique_topic};
 //!
@@ -28,6 +32,7 @@
 //! it) `real_cluster_*`.
 
 pub mod fake;
+pub mod proxy;
 pub mod real_cluster;
 
 pub use fake::{FakeBroker, FakeCluster, FakeNameServer, Transport};
