@@ -2,6 +2,7 @@
 //! (see `cargo xtask help`). Arguments are parsed by hand to keep this crate
 //! quick to build; bad arguments print usage and exit with status 2.
 
+mod bench;
 mod cluster;
 mod demo;
 mod examples;
@@ -27,9 +28,9 @@ commands:
   fuzz --target T|all --duration D [--jobs N]
                                        libFuzzer runs with cargo +nightly fuzz (not part of CI)
   fuzz --list                          the fuzz targets
-  help                                 this text
-
-planned: bench";
+  bench compare [options]              rmq vs rocketmq-client-rust 1.0.0, in pairs, against the
+                                       null broker and a real cluster; see `cargo xtask bench --help`
+  help                                 this text";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -53,6 +54,7 @@ fn main() -> ExitCode {
         Some("test") => test::cli(rest),
         Some("fuzz") => fuzz::cli(rest),
         Some("cluster") => cluster::cli(rest),
+        Some("bench") => bench::cli(rest),
         Some("demo") => demo::cli(rest),
         Some(other) => Err(UsageError::new(USAGE, format!("unknown command `{other}`")).into()),
     };

@@ -10,6 +10,10 @@
 //! speak the real protocol, store every accepted message and record every request. See
 //! [`fake::FakeCluster`].
 //!
+//! The **null broker** ([`null_broker::NullBroker`]) answers routes, heartbeats and
+//! sends at once without storing anything, so benchmarks measure the client's own cost
+//! (also the `rmq-null-broker` binary).
+//!
 //! The **fault proxy** ([`proxy::FaultProxy`]) sits between a client and a real TCP server
 //! (e.g. a real broker, routed through it with `rmq_remoting::AddressMap`) and injects
 //! latency, bandwidth limits, slicing, black holes, resets and refused or hanging connects.
@@ -32,6 +36,7 @@
 //! it) `real_cluster_*`.
 
 pub mod fake;
+pub mod null_broker;
 pub mod proxy;
 pub mod real_cluster;
 
