@@ -3,6 +3,7 @@
 //! quick to build; bad arguments print usage and exit with status 2.
 
 mod bench;
+mod chaos;
 mod cluster;
 mod demo;
 mod examples;
@@ -28,6 +29,8 @@ commands:
   fuzz --target T|all --duration D [--jobs N]
                                        libFuzzer runs with cargo +nightly fuzz (not part of CI)
   fuzz --list                          the fuzz targets
+  chaos --duration D [--seed S]        seeded chaos (matrix G1, G2) against the fake cluster, release
+                                       mode; D of virtual time per seed; see `cargo xtask chaos --help`
   bench compare [options]              rmq vs rocketmq-client-rust 1.0.0, in pairs, against the
                                        null broker and a real cluster; see `cargo xtask bench --help`
   help                                 this text";
@@ -51,6 +54,11 @@ fn main() -> ExitCode {
             println!("{}", fuzz::USAGE);
             Ok(())
         }
+        Some("chaos") if wants_help => {
+            println!("{}", chaos::USAGE);
+            Ok(())
+        }
+        Some("chaos") => chaos::cli(rest),
         Some("test") => test::cli(rest),
         Some("fuzz") => fuzz::cli(rest),
         Some("cluster") => cluster::cli(rest),

@@ -14,6 +14,11 @@
 //! sends at once without storing anything, so benchmarks measure the client's own cost
 //! (also the `rmq-null-broker` binary).
 //!
+//! **Seeded chaos** ([`chaos`]) drives the fake cluster through a fault schedule
+//! generated from a seed while the code under test sends, then checks that nothing
+//! acknowledged was lost, duplicates came only from retries, and every call resolved
+//! by its deadline.
+//!
 //! The **fault proxy** ([`proxy::FaultProxy`]) sits between a client and a real TCP server
 //! (e.g. a real broker, routed through it with `rmq_remoting::AddressMap`) and injects
 //! latency, bandwidth limits, slicing, black holes, resets and refused or hanging connects.
@@ -35,6 +40,7 @@
 //! test crate (`module::fn`), not the file name: call the function (or a module around
 //! it) `real_cluster_*`.
 
+pub mod chaos;
 pub mod fake;
 pub mod null_broker;
 pub mod proxy;
