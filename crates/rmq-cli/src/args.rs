@@ -160,9 +160,41 @@ pub struct SendArgs {
     /// Send mode.
     #[arg(long, value_enum, default_value_t = ModeArg::Sync)]
     pub mode: ModeArg,
+    /// Send each message as a transactional half message and end its transaction
+    /// with this state (sync mode only).
+    #[arg(long, value_enum)]
+    pub transaction: Option<TransactionArg>,
+    /// The answer to the broker's checks of this group's transactions (without it:
+    /// `unknown`, the broker asks again later).
+    #[arg(long, value_enum, requires = "transaction")]
+    pub check_result: Option<CheckResultArg>,
+    /// Keep running this long after the sends, answering the broker's checks
+    /// (`20s`, `1m`).
+    #[arg(long, value_parser = parse_duration, requires = "transaction")]
+    pub linger: Option<Duration>,
     /// Print JSON objects (schema in docs/cli.md).
     #[arg(long)]
     pub json: bool,
+}
+
+/// How `rmq send --transaction` ends each transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TransactionArg {
+    /// Commit: the message becomes visible.
+    Commit,
+    /// Roll back: the message is discarded.
+    Rollback,
+    /// Unknown: the broker checks back later (answered with `--check-result`).
+    Unknown,
+}
+
+/// The answer of `rmq send --transaction` to the broker's checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CheckResultArg {
+    /// Commit the checked transaction.
+    Commit,
+    /// Roll the checked transaction back.
+    Rollback,
 }
 
 /// `rmq bench`.
@@ -189,6 +221,11 @@ pub struct BenchArgs {
     /// Messages per batch (`--mode batch`).
     #[arg(long, default_value_t = 16)]
     pub batch_size: usize,
+    /// Turn on the producer's auto-batching (`auto_batch.enabled`, default limits:
+    /// 10 ms linger, 32 KiB batches, 32 MiB buffered); sync and async sends are then
+    /// gathered into batches. Batch counts go to stderr.
+    #[arg(long)]
+    pub auto_batch: bool,
     /// Compression.
     #[arg(long, value_enum, default_value_t = CompressArg::None)]
     pub compress: CompressArg,

@@ -61,6 +61,7 @@ struct Settings {
     header: HeaderArg,
     acked_log: Option<PathBuf>,
     json: bool,
+    auto_batch: bool,
 }
 
 impl Settings {
@@ -101,6 +102,7 @@ impl Settings {
             header: common.header,
             acked_log: args.acked_log,
             json: args.json,
+            auto_batch: args.auto_batch,
         })
     }
 
@@ -167,7 +169,22 @@ async fn measure(
     let progress = (!settings.json && std::io::stderr().is_terminal())
         .then(|| Progress::new(settings.count, settings.duration));
     let outcome = execute(&producer, &settings, acked_log, progress).await;
-    let retried = producer.stats().retried;
+    let stats = producer.stats();
+    let retried = stats.retried;
+    if settings.auto_batch {
+        let a = &stats.auto_batch;
+        eprintln!(
+            "auto-batch: {} batches carried {} messages ({:.1} per batch; sealed {} by size, \
+             {} by linger), {} bypassed, {} buffer-full",
+            a.batches,
+            a.batched_messages,
+            a.batched_messages as f64 / a.batches.max(1) as f64,
+            a.sealed_by_size,
+            a.sealed_by_linger,
+            a.bypassed,
+            a.buffer_full
+        );
+    }
     producer.close(CLOSE_DEADLINE).await;
     let (totals, elapsed, interrupted, log_result) = outcome?;
     let report = Report::new(&settings, &totals, elapsed, interrupted, retried);
@@ -204,6 +221,7 @@ async fn build_producer(common: &Common, settings: &Settings) -> anyhow::Result<
             c.compression = compression;
             c.max_in_flight_messages = c.max_in_flight_messages.max(in_flight);
             c.max_in_flight_bytes = c.max_in_flight_bytes.max(in_flight_bytes);
+            c.auto_batch.enabled = settings.auto_batch;
         })
         .build()
         .await

@@ -8,12 +8,16 @@ use std::time::Duration;
 use anyhow::Context;
 use bytes::Bytes;
 use rmq_producer::compress::Compression;
+use rmq_producer::transaction::{
+    BoxFuture, CheckRequest, LocalTransaction, TransactionError, TransactionListener,
+    TransactionProducer, TransactionState,
+};
 use rmq_producer::{CompressionType, Message, Producer, SendError, SendResult};
 use serde::Serialize;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
-use crate::args::{Common, CompressArg, ModeArg, SendArgs};
+use crate::args::{CheckResultArg, Common, CompressArg, ModeArg, SendArgs, TransactionArg};
 use crate::output::{self, CliError, EXIT_FAILED, ErrorObject, Kind, SCHEMA_SEND, print_line};
 
 /// Async sends the command keeps in flight at once (the producer bounds them too).
@@ -84,6 +88,10 @@ pub struct SendDoc {
     pub status: Option<&'static str>,
     /// The failure, if any.
     pub error: Option<ErrorObject>,
+    /// `--transaction` only: the state the transaction was ended with (`commit`,
+    /// `rollback`, `unknown`); absent for other sends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transaction: Option<&'static str>,
 }
 
 impl SendDoc {
@@ -100,6 +108,7 @@ impl SendDoc {
             queue_offset: None,
             status: None,
             error: None,
+            transaction: None,
         }
     }
 
@@ -162,7 +171,7 @@ impl SendDoc {
             }
             (Some("ONEWAY"), None) => format!("ONEWAY  {id}"),
             (status, None) => format!(
-                "{}  {id}  {}:{} @{}  offset_msg_id {}",
+                "{}  {id}  {}:{} @{}  offset_msg_id {}{}",
                 status.unwrap_or("?"),
                 self.broker.as_deref().unwrap_or("-"),
                 self.queue_id
@@ -170,6 +179,9 @@ impl SendDoc {
                 self.queue_offset
                     .map_or_else(|| "-".to_owned(), |o| o.to_string()),
                 self.offset_msg_id.as_deref().unwrap_or("-"),
+                self.transaction
+                    .map(|t| format!("  transaction {t}"))
+                    .unwrap_or_default(),
             ),
         }
     }
@@ -236,6 +248,9 @@ impl Plan {
 
 /// Runs `rmq send`.
 pub async fn run(common: &Common, args: SendArgs) -> anyhow::Result<ExitCode> {
+    if let Some(state) = args.transaction {
+        return run_transactional(common, args, transaction_state(state)).await;
+    }
     let prepared = async {
         let plan = Plan::new(&args)?;
         let namesrv = common.namesrv_addrs()?;
@@ -348,6 +363,151 @@ pub async fn run(common: &Common, args: SendArgs) -> anyhow::Result<ExitCode> {
         } else {
             String::new()
         }
+    );
+    Ok(if report.failed > 0 {
+        ExitCode::from(EXIT_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The producer state for a `--transaction` value.
+fn transaction_state(arg: TransactionArg) -> TransactionState {
+    match arg {
+        TransactionArg::Commit => TransactionState::Commit,
+        TransactionArg::Rollback => TransactionState::Rollback,
+        TransactionArg::Unknown => TransactionState::Unknown,
+    }
+}
+
+/// The listener of `rmq send --transaction`: every local transaction ends with the
+/// `--transaction` state, every check is answered with `--check-result` (`unknown`
+/// without it).
+struct FixedAnswers {
+    execute: TransactionState,
+    check: TransactionState,
+}
+
+impl TransactionListener for FixedAnswers {
+    fn execute<'a>(&'a self, _tx: LocalTransaction<'a>) -> BoxFuture<'a, TransactionState> {
+        let state = self.execute;
+        Box::pin(async move { state })
+    }
+
+    fn check<'a>(&'a self, check: &'a CheckRequest) -> BoxFuture<'a, TransactionState> {
+        let state = self.check;
+        Box::pin(async move {
+            eprintln!(
+                "rmq: broker {} checked transaction {}: answering {state}",
+                check.broker_name.as_deref().unwrap_or(&check.broker_addr),
+                check.transaction_id
+            );
+            state
+        })
+    }
+}
+
+/// `rmq send --transaction STATE [--check-result R] [--linger D]`: each message is a
+/// half message whose transaction ends with STATE; checks are answered with R while
+/// the command runs (the sends, then `--linger`).
+async fn run_transactional(
+    common: &Common,
+    args: SendArgs,
+    state: TransactionState,
+) -> anyhow::Result<ExitCode> {
+    let prepared = async {
+        if args.mode != ModeArg::Sync {
+            return Err(CliError::new(
+                Kind::Usage,
+                "--transaction sends one message at a time: use --mode sync (the default)",
+            )
+            .into());
+        }
+        let plan = Plan::new(&args)?;
+        let namesrv = common.namesrv_addrs()?;
+        let check = args
+            .check_result
+            .map_or(TransactionState::Unknown, |c| match c {
+                CheckResultArg::Commit => TransactionState::Commit,
+                CheckResultArg::Rollback => TransactionState::Rollback,
+            });
+        let producer = TransactionProducer::builder(common.group.as_str())
+            .producer(|b| {
+                b.configure(|c| {
+                    c.namesrv_addrs = namesrv;
+                    c.header_format = common.header_format();
+                    c.send_timeout = common.timeout;
+                    c.compression = compression(args.compress);
+                })
+            })
+            .listener(Arc::new(FixedAnswers {
+                execute: state,
+                check,
+            }))
+            .unresolved_check_answer(check)
+            .build()
+            .await
+            .map_err(|e| CliError::new(Kind::Config, format!("starting the producer: {e}")))?;
+        anyhow::Ok((plan, producer))
+    };
+    let (plan, producer) = match prepared.await {
+        Ok(p) => p,
+        Err(e) => {
+            let mut doc = SendDoc::base(&args.topic, args.mode, None, None);
+            doc.error = Some(ErrorObject::from_anyhow(&e));
+            return output::fail(args.json, &doc, &e);
+        }
+    };
+    let started = Instant::now();
+    let mut report = Report {
+        json: args.json,
+        ok: 0,
+        failed: 0,
+    };
+    for i in 0..args.count {
+        let mut m = plan.message(&args, i)?;
+        let id = producer.producer().assign_uniq_key(&mut m).to_owned();
+        let doc = match producer.send_in_transaction(m).await {
+            Ok(r) => {
+                let mut doc = SendDoc::outcome(&args.topic, args.mode, i, id, &Ok(r.send_result));
+                doc.transaction = Some(r.state.name());
+                doc
+            }
+            Err(TransactionError::Send(e)) => {
+                SendDoc::outcome(&args.topic, args.mode, i, id, &Err(e))
+            }
+            Err(TransactionError::End { receipt, error }) => {
+                let mut doc = SendDoc::outcome(&args.topic, args.mode, i, id, &Err(error));
+                doc.transaction = Some(receipt.state.name());
+                doc
+            }
+            Err(e) => {
+                let mut doc = SendDoc::base(&args.topic, args.mode, Some(i), Some(id));
+                doc.error = Some(ErrorObject::from_anyhow(&anyhow::Error::new(e)));
+                doc
+            }
+        };
+        report.line(&doc)?;
+    }
+    if let Some(linger) = args.linger {
+        eprintln!("rmq: answering transaction checks for {linger:?}");
+        tokio::time::sleep(linger).await;
+    }
+    let checks = producer.check_stats();
+    producer.close(Duration::from_secs(5)).await;
+    eprintln!(
+        "rmq: {} of {} transactional messages sent to {} ({}) in {:.2} s{}; {} transaction check(s) answered",
+        report.ok,
+        args.count,
+        args.topic,
+        state,
+        started.elapsed().as_secs_f64(),
+        if report.failed > 0 {
+            format!("; {} failed", report.failed)
+        } else {
+            String::new()
+        },
+        checks.answered
     );
     Ok(if report.failed > 0 {
         ExitCode::from(EXIT_FAILED)

@@ -304,3 +304,41 @@ async fn bench_usage_errors_exit_2() {
     assert!(cluster.messages_for(TOPIC).is_empty());
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_auto_batch_gathers_sends_into_batches_and_stores_what_it_acks() {
+    let cluster = cluster(&["broker-a", "broker-b"]).await;
+    let args = [
+        "--count",
+        "400",
+        "--mode",
+        "async",
+        "--concurrency",
+        "400",
+        "--auto-batch",
+        "--json",
+    ];
+    let out = rmq(bench_args(&cluster, &args)).await;
+    let v = json(&out);
+    assert!(out.status.success(), "{v}");
+    check_consistent(&v);
+    assert_eq!(u(&v, "acked"), 400, "{v}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("auto-batch: "), "{stderr}");
+    let count = |code| -> usize {
+        cluster
+            .brokers()
+            .iter()
+            .map(|b| b.requests_with_code(code).len())
+            .sum()
+    };
+    let batches = count(RequestCode::SEND_BATCH_MESSAGE);
+    assert!(batches > 0 && batches < 400, "{batches} batches: {stderr}");
+    assert_eq!(
+        count(RequestCode::SEND_MESSAGE_V2),
+        0,
+        "every send was batched"
+    );
+    assert_eq!(cluster.messages_for(TOPIC).len(), 400);
+    cluster.shutdown().await;
+}

@@ -141,6 +141,27 @@ impl Inner {
         messages: &[Message],
         deadline: Instant,
     ) -> Result<Vec<SendResult>, SendError> {
+        self.send_chunk_to(
+            messages,
+            &Target::Auto,
+            Mode::Auto,
+            self.config.retries,
+            deadline,
+        )
+        .await
+    }
+
+    /// One SEND_BATCH_MESSAGE of `messages` (validated, stamped, within the size
+    /// limit) through the retry engine, split into one result per message. The
+    /// auto-batch accumulator sends its batches through here too.
+    pub(crate) async fn send_chunk_to(
+        &self,
+        messages: &[Message],
+        target: &Target,
+        mode: Mode,
+        retries: u32,
+        deadline: Instant,
+    ) -> Result<Vec<SendResult>, SendError> {
         let mut body = BytesMut::new();
         encode_batch(messages, &mut body).map_err(|e| {
             SendError::new(
@@ -170,14 +191,7 @@ impl Inner {
             msg_id: ids.join(","),
         };
         let delivered = self
-            .deliver(
-                &prepared,
-                None,
-                &Target::Auto,
-                Mode::Auto,
-                self.config.retries,
-                deadline,
-            )
+            .deliver(&prepared, None, target, mode, retries, deadline)
             .await?;
         let r = delivered.result;
         let offsets: Vec<&str> = r.offset_msg_id.split(',').collect();

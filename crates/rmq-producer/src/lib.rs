@@ -40,6 +40,7 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod accumulator;
 mod batch;
 mod client;
 pub mod compress;
@@ -50,17 +51,22 @@ mod kernel;
 mod lifecycle;
 mod options;
 mod producer;
+pub mod request;
 pub mod selector;
 mod send;
 mod stats;
+pub mod transaction;
 
+pub use accumulator::AutoBatchStats;
 pub use compress::Compression;
 pub use config::{ConfigError, HeaderFormat, ProducerConfig};
 pub use error::{Delivery, SendError, SendErrorKind};
 pub use lifecycle::CloseReport;
 pub use options::{SendOptions, Target};
 pub use producer::{BuildError, Producer, ProducerBuilder};
+pub use request::RequestError;
 pub use stats::{ProducerStats, RouteAge};
+pub use transaction::{TransactionProducer, TransactionState};
 
 pub use rmq_fault::{FaultStrategy, LatencyFaultStrategy};
 pub use rmq_protocol::ResponseCode;

@@ -205,11 +205,19 @@ pub struct CloseReport {
     /// Of those, sends still in flight at the deadline; they fail with
     /// [`SendErrorKind::Shutdown`] or a transport error (their futures resolve).
     pub abandoned: usize,
+    /// Auto-batched messages queued or in unanswered batches when `close` was
+    /// called; `close` sends the open batches at once.
+    pub batched_at_close: usize,
+    /// Of those, messages whose batch failed or had no answer by the deadline; each
+    /// sender gets the error with its message handed back (an unanswered batch fails
+    /// when the connections close).
+    pub batched_unsent: usize,
 }
 
 impl Producer {
-    /// Stops intake (new sends fail with [`SendErrorKind::Shutdown`]), waits until the
-    /// sends in flight finish or `deadline` passes, unregisters from the brokers,
+    /// Stops intake (new sends fail with [`SendErrorKind::Shutdown`]), sends the open
+    /// auto-batches at once, waits until the sends and batches in flight finish or
+    /// `deadline` passes, unregisters from the brokers,
     /// stops the background tasks and closes every connection.
     ///
     /// ```
@@ -233,16 +241,25 @@ impl Producer {
         let deadline = Instant::now() + deadline;
         inner.closed.store(true, Ordering::Release);
         let in_flight_at_close = inner.in_flight();
-        while inner.in_flight() > 0 && Instant::now() < deadline {
+        let batches = inner
+            .auto_batch
+            .as_ref()
+            .map(|acc| (acc, crate::accumulator::close(inner, acc, deadline)));
+        let batched = || batches.map_or(0, |(acc, _)| acc.pending());
+        while (inner.in_flight() > 0 || batched() > 0) && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let abandoned = inner.in_flight();
+        let batched_at_close = batches.map_or(0, |(_, mark)| mark.queued);
+        let batched_unsent = batches.map_or(0, |(acc, mark)| acc.unsent_since(mark));
         inner.unregister_all(deadline).await;
         let _ = inner.stop.send(true);
         inner.pool.close_all();
         CloseReport {
             in_flight_at_close,
             abandoned,
+            batched_at_close,
+            batched_unsent,
         }
     }
 }

@@ -39,6 +39,10 @@ pub(crate) struct Inner {
     pub(crate) hooks: Vec<Arc<dyn SendHook>>,
     pub(crate) forbidden: Vec<Arc<dyn CheckForbiddenHook>>,
     pub(crate) stats: Counters,
+    /// Requests waiting for a reply (request-reply).
+    pub(crate) requests: crate::request::Requests,
+    /// The auto-batch accumulator, when `auto_batch.enabled`.
+    pub(crate) auto_batch: Option<crate::accumulator::Accumulator>,
     msg_permits: Arc<Semaphore>,
     byte_permits: Arc<Semaphore>,
     max_bytes_permit: usize,
@@ -508,6 +512,8 @@ impl ProducerBuilder {
             ..PoolConfig::default()
         };
         let pool = Pool::with_hooks(connector, pool_config, rpc_hooks);
+        let requests = crate::request::Requests::default();
+        pool.register_handler(requests.handler(config.max_message_size));
         let ns = NameServerClient::new(
             Arc::new(pool.clone()),
             config.namesrv_addrs.iter(),
@@ -559,6 +565,8 @@ impl ProducerBuilder {
             hooks: self.hooks,
             forbidden: self.forbidden,
             stats: Counters::default(),
+            requests,
+            auto_batch: crate::accumulator::Accumulator::new(&config),
             closed: AtomicBool::new(false),
             stop,
             fail_compression: self.fail_compression,
@@ -703,6 +711,11 @@ impl Producer {
         message: Message,
         options: SendOptions,
     ) -> Result<SendResult, SendError> {
+        if let Some(acc) = &self.inner.auto_batch
+            && acc.accepts(&self.inner.config, &message, &options)
+        {
+            return crate::accumulator::send(&self.inner, acc, message, options, true).await;
+        }
         let mode = match options.target {
             Target::Auto => Mode::Auto,
             _ => Mode::Pinned,
@@ -734,6 +747,12 @@ impl Producer {
     /// # Ok(()) }
     /// ```
     pub async fn try_send(&self, message: Message) -> Result<SendResult, SendError> {
+        if let Some(acc) = &self.inner.auto_batch
+            && acc.accepts(&self.inner.config, &message, &SendOptions::default())
+        {
+            let options = SendOptions::default();
+            return crate::accumulator::send(&self.inner, acc, message, options, false).await;
+        }
         self.inner
             .send_one(message, SendOptions::default(), Mode::Auto, false)
             .await
@@ -822,12 +841,19 @@ impl Producer {
                 version: t.version,
             })
             .collect();
-        inner.stats.snapshot(
+        let mut stats = inner.stats.snapshot(
             inner.in_flight(),
             inner.fault.snapshot(crate::kernel::fault_now()),
             routes,
             inner.pool.stats(),
-        )
+        );
+        stats.pending_requests = inner.requests.pending();
+        stats.auto_batch = inner
+            .auto_batch
+            .as_ref()
+            .map(crate::accumulator::Accumulator::stats)
+            .unwrap_or_default();
+        stats
     }
 
     /// Whether [`close`](Self::close) was called.

@@ -41,7 +41,12 @@ impl Inner {
             .with_source(e)
         };
         validate::validate_message(message, self.config.max_message_size).map_err(invalid)?;
-        validate::validate_topic(&self.wire_topic(message.topic())).map_err(invalid)?;
+        match &self.config.namespace {
+            // Without a namespace the wire topic is the topic: no copy to check it.
+            None => validate::validate_topic(message.topic()),
+            Some(_) => validate::validate_topic(&self.wire_topic(message.topic())),
+        }
+        .map_err(invalid)?;
         crate::hook::check_forbidden(&self.forbidden, message)
             .map_err(|reason| SendError::new(SendErrorKind::HookVeto, Delivery::NotSent, reason))?;
         Ok(())
@@ -108,7 +113,12 @@ impl Inner {
             sys_flag,
             flag: message.flag(),
             properties,
-            code: RequestCode::SEND_MESSAGE_V2,
+            // As Java: a reply (MSG_TYPE=reply) goes out as SEND_REPLY_MESSAGE_V2.
+            code: if crate::request::is_reply(message) {
+                RequestCode::SEND_REPLY_MESSAGE_V2
+            } else {
+                RequestCode::SEND_MESSAGE_V2
+            },
             batch: false,
             msg_id,
         })

@@ -99,6 +99,8 @@ impl Counters {
             routes,
             reconnects: transport.reconnects,
             transport,
+            pending_requests: 0,
+            auto_batch: crate::AutoBatchStats::default(),
         }
     }
 }
@@ -145,4 +147,8 @@ pub struct ProducerStats {
     pub reconnects: u64,
     /// The transport's own counters.
     pub transport: PoolStats,
+    /// Requests ([`Producer::request`](crate::Producer::request)) waiting for a reply.
+    pub pending_requests: usize,
+    /// What the auto-batch accumulator did (all zero when it is off).
+    pub auto_batch: crate::AutoBatchStats,
 }

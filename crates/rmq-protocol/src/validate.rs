@@ -15,6 +15,11 @@
 //! * **Properties**: every entry can be encoded (no empty name, no `0x01`/`0x02`), the
 //!   encoded text fits the broker's 32767-byte limit, and `INNER_MULTI_DISPATCH`
 //!   contains no `/` (5.x).
+//! * **Delay** ([`validate_delay`]): at most one of `DELAY`, `TIMER_DELIVER_MS`,
+//!   `TIMER_DELAY_MS`, `TIMER_DELAY_SEC`; each a non-negative integer; a level in
+//!   `1..=`[`MAX_DELAY_LEVEL`] (0 means not delayed); a timer delay at most
+//!   [`MAX_TIMER_DELAY_MS`] (3 days, the broker's `timerMaxDelaySec`) ahead; no delay
+//!   on a transactional half message (`TRAN_MSG=true`).
 //!
 //! ```
 //! use rmq_protocol::validate::{ValidationError, validate_topic};
@@ -52,6 +57,82 @@ pub const FORBIDDEN_SEND_TOPICS: [&str; 6] = [
     "SELF_TEST_TOPIC",
     "OFFSET_MOVED_EVENT",
 ];
+
+/// The highest delay level of a default broker (`messageDelayLevel` =
+/// `1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h`).
+pub const MAX_DELAY_LEVEL: u32 = 18;
+
+/// The furthest a timer message may be delayed, in ms: 3 days, the default of the
+/// 5.x broker's `timerMaxDelaySec` (a broker rejects more).
+pub const MAX_TIMER_DELAY_MS: u64 = 3 * 24 * 3600 * 1000;
+
+/// The limits [`validate_delay`] checks against: the broker's highest delay level and
+/// its longest timer delay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DelayLimits {
+    /// The highest delay level (default [`MAX_DELAY_LEVEL`]).
+    pub max_level: u32,
+    /// The longest timer delay in ms (default [`MAX_TIMER_DELAY_MS`]).
+    pub max_delay_ms: u64,
+}
+
+impl DelayLimits {
+    /// The defaults of an unconfigured broker.
+    pub const DEFAULT: Self = Self {
+        max_level: MAX_DELAY_LEVEL,
+        max_delay_ms: MAX_TIMER_DELAY_MS,
+    };
+}
+
+impl Default for DelayLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// What is wrong with a message's delay.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DelayError {
+    /// More than one delay property is set; a message takes exactly one form.
+    #[error("the message has several delay properties ({keys:?}); set only one")]
+    Conflicting {
+        /// The delay properties present.
+        keys: Vec<&'static str>,
+    },
+    /// A delay property is not a non-negative integer.
+    #[error("delay property {key} = {value:?} is not a non-negative integer")]
+    NotANumber {
+        /// The property.
+        key: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// The delay level is above the broker's highest level.
+    #[error("delay level {level} is out of range 1..={max} (0 means not delayed)")]
+    LevelOutOfRange {
+        /// The level.
+        level: u64,
+        /// The highest level.
+        max: u32,
+    },
+    /// The timer delay is further ahead than the broker accepts.
+    #[error("{key} delays the message by {delay_ms} ms, more than the maximum {max_ms} ms")]
+    TooFar {
+        /// The property.
+        key: &'static str,
+        /// The delay from now, in ms.
+        delay_ms: u64,
+        /// The maximum.
+        max_ms: u64,
+    },
+    /// A transactional half message cannot be delayed.
+    #[error("a transactional message cannot be delayed (remove {key})")]
+    InTransaction {
+        /// The delay property.
+        key: &'static str,
+    },
+}
 
 /// What is wrong with a topic, group, body or message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -133,6 +214,9 @@ pub enum ValidationError {
         /// The maximum ([`MAX_PROPERTIES_LEN`]).
         max: usize,
     },
+    /// The delay properties are invalid (see [`DelayError`]).
+    #[error("invalid delay: {0}")]
+    Delay(#[from] DelayError),
     /// `INNER_MULTI_DISPATCH` contains the path separator `/` (rejected by 5.x clients).
     #[error("property INNER_MULTI_DISPATCH {value:?} must not contain '/'")]
     MultiDispatchPathSeparator {
@@ -222,8 +306,90 @@ pub fn validate_group(group: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
-/// Checks a message before it is sent: topic, body (against `max_body`, uncompressed)
-/// and properties.
+/// The delay properties, in the order [`DelayError::Conflicting`] lists them.
+const DELAY_KEYS: [&str; 4] = [
+    keys::DELAY,
+    keys::TIMER_DELIVER_MS,
+    keys::TIMER_DELAY_MS,
+    keys::TIMER_DELAY_SEC,
+];
+
+/// Checks a message's delay properties at `now_ms` (epoch ms) against `limits`:
+/// at most one form; integers; a level in `1..=max_level` (`DELAY=0` is no delay);
+/// `TIMER_DELAY_MS`/`TIMER_DELAY_SEC`, and `TIMER_DELIVER_MS` minus now, at most
+/// `max_delay_ms` (a delivery time in the past is allowed: the broker delivers at
+/// once); not on a transactional half message.
+///
+/// ```
+/// use rmq_protocol::message::Message;
+/// use rmq_protocol::validate::{DelayError, DelayLimits, validate_delay};
+///
+/// let now = 1_700_000_000_000;
+/// let mut m = Message::new("T", "b");
+/// m.set_delay_level(3);
+/// assert_eq!(validate_delay(&m, now, &DelayLimits::DEFAULT), Ok(()));
+/// m.set_delay_level(19);
+/// assert_eq!(
+///     validate_delay(&m, now, &DelayLimits::DEFAULT),
+///     Err(DelayError::LevelOutOfRange { level: 19, max: 18 })
+/// );
+/// m.set_deliver_time_ms(now + 4 * 24 * 3600 * 1000); // four days ahead
+/// assert!(matches!(validate_delay(&m, now, &DelayLimits::DEFAULT), Err(DelayError::TooFar { .. })));
+/// ```
+pub fn validate_delay(msg: &Message, now_ms: u64, limits: &DelayLimits) -> Result<(), DelayError> {
+    let props = msg.properties();
+    let present: Vec<&'static str> = DELAY_KEYS
+        .into_iter()
+        .filter(|k| props.contains_key(k))
+        .collect();
+    let Some(&key) = present.first() else {
+        return Ok(());
+    };
+    if present.len() > 1 {
+        return Err(DelayError::Conflicting { keys: present });
+    }
+    let raw = props.get(key).unwrap_or_default();
+    let value: u64 = raw.trim().parse().map_err(|_| DelayError::NotANumber {
+        key,
+        value: raw.to_owned(),
+    })?;
+    let delay_ms = match key {
+        keys::DELAY => {
+            if value > u64::from(limits.max_level) {
+                return Err(DelayError::LevelOutOfRange {
+                    level: value,
+                    max: limits.max_level,
+                });
+            }
+            0
+        }
+        keys::TIMER_DELIVER_MS => value.saturating_sub(now_ms),
+        keys::TIMER_DELAY_SEC => value.saturating_mul(1000),
+        _ => value,
+    };
+    if delay_ms > limits.max_delay_ms {
+        return Err(DelayError::TooFar {
+            key,
+            delay_ms,
+            max_ms: limits.max_delay_ms,
+        });
+    }
+    let delayed = key != keys::DELAY || value > 0;
+    if delayed && msg.is_transaction_prepared() {
+        return Err(DelayError::InTransaction { key });
+    }
+    Ok(())
+}
+
+fn system_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Checks a message before it is sent: topic, body (against `max_body`, uncompressed),
+/// properties, and delay ([`validate_delay`] with [`DelayLimits::DEFAULT`] at the
+/// system clock's now).
 pub fn validate_message(msg: &Message, max_body: usize) -> Result<(), ValidationError> {
     validate_topic(msg.topic())?;
     validate_body(msg.body().len(), max_body)?;
@@ -245,6 +411,7 @@ pub fn validate_message(msg: &Message, max_body: usize) -> Result<(), Validation
             value: value.to_owned(),
         });
     }
+    validate_delay(msg, system_now_ms(), &DelayLimits::DEFAULT)?;
     Ok(())
 }
 
@@ -396,6 +563,88 @@ mod tests {
         assert!(matches!(
             validate_message(&Message::new("SELF_TEST_TOPIC", "x"), 10),
             Err(ValidationError::ForbiddenTopic { .. })
+        ));
+    }
+
+    #[test]
+    fn delay_rules() {
+        let now = 1_700_000_000_000u64;
+        let lim = DelayLimits::DEFAULT;
+        let check = |m: &Message| validate_delay(m, now, &lim);
+        let mut m = Message::new("T", "b");
+        assert_eq!(check(&m), Ok(()));
+        for level in [1, 18] {
+            m.set_delay_level(level);
+            assert_eq!(check(&m), Ok(()), "{level}");
+        }
+        m.set_delay_level(19);
+        assert_eq!(
+            check(&m),
+            Err(DelayError::LevelOutOfRange { level: 19, max: 18 })
+        );
+        let custom = DelayLimits {
+            max_level: 24,
+            ..DelayLimits::DEFAULT
+        };
+        assert_eq!(validate_delay(&m, now, &custom), Ok(()));
+        m.put_system_property(keys::DELAY, "0").unwrap();
+        assert_eq!(check(&m), Ok(()), "level 0: not delayed");
+        m.put_system_property(keys::DELAY, "-1").unwrap();
+        assert!(matches!(check(&m), Err(DelayError::NotANumber { .. })));
+        m.put_system_property(keys::DELAY, "soon").unwrap();
+        assert!(matches!(check(&m), Err(DelayError::NotANumber { .. })));
+
+        let max = MAX_TIMER_DELAY_MS;
+        m.set_deliver_time_ms(now + max);
+        assert_eq!(check(&m), Ok(()), "exactly the maximum");
+        m.set_deliver_time_ms(now + max + 1);
+        assert_eq!(
+            check(&m),
+            Err(DelayError::TooFar {
+                key: keys::TIMER_DELIVER_MS,
+                delay_ms: max + 1,
+                max_ms: max
+            })
+        );
+        m.set_deliver_time_ms(now - 5_000);
+        assert_eq!(check(&m), Ok(()), "in the past: delivered at once");
+        m.set_delay_ms(max);
+        assert_eq!(check(&m), Ok(()));
+        m.set_delay_ms(max + 1);
+        assert!(matches!(check(&m), Err(DelayError::TooFar { .. })));
+        m.set_delay_secs(max / 1000);
+        assert_eq!(check(&m), Ok(()));
+        m.set_delay_secs(max / 1000 + 1);
+        assert!(matches!(check(&m), Err(DelayError::TooFar { .. })));
+        m.set_delay_secs(u64::MAX);
+        assert!(matches!(check(&m), Err(DelayError::TooFar { .. })));
+
+        m.set_delay_secs(3);
+        m.put_system_property(keys::DELAY, "2").unwrap();
+        assert_eq!(
+            check(&m),
+            Err(DelayError::Conflicting {
+                keys: vec![keys::DELAY, keys::TIMER_DELAY_SEC]
+            })
+        );
+        m.clear_delay();
+        m.set_delay_ms(10);
+        m.put_system_property(keys::TRAN_MSG, "true").unwrap();
+        assert_eq!(
+            check(&m),
+            Err(DelayError::InTransaction {
+                key: keys::TIMER_DELAY_MS
+            })
+        );
+        m.put_system_property(keys::DELAY, "0").unwrap();
+        m.remove_property(keys::TIMER_DELAY_MS);
+        assert_eq!(check(&m), Ok(()), "level 0 with a transaction is no delay");
+        // validate_message runs the delay check.
+        let mut m = Message::new("T", "b");
+        m.set_delay_level(40);
+        assert!(matches!(
+            validate_message(&m, 100),
+            Err(ValidationError::Delay(DelayError::LevelOutOfRange { .. }))
         ));
     }
 

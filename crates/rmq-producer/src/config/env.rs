@@ -145,6 +145,10 @@ impl ProducerConfig {
             "tls.server_name" => tls.server_name = Some(v.to_owned()),
             "tls.handshake_timeout" => tls.handshake_timeout = duration(v)?,
             "tls.danger_accept_invalid_certs" => tls.danger_accept_invalid_certs = boolean(v)?,
+            "auto_batch.enabled" => self.auto_batch.enabled = boolean(v)?,
+            "auto_batch.linger" => self.auto_batch.linger = duration(v)?,
+            "auto_batch.max_batch_bytes" => self.auto_batch.max_batch_bytes = number(v)?,
+            "auto_batch.max_total_bytes" => self.auto_batch.max_total_bytes = number(v)?,
             _ => return Ok(false),
         }
         Ok(true)

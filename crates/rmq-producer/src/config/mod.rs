@@ -68,6 +68,7 @@
 //! # Ok::<(), rmq_producer::config::ConfigError>(())
 //! ```
 
+mod auto_batch;
 mod env;
 mod error;
 mod file;
@@ -84,6 +85,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::compress::Compression;
 
+pub use auto_batch::AutoBatchSettings;
 pub use env::ENV_PREFIX;
 pub use error::ConfigError;
 
@@ -274,6 +276,9 @@ pub struct ProducerConfig {
     /// TLS to name servers and brokers. Default: off (Java `tls.enable` false).
     /// When on, certificates are verified by default (Java's test mode trusts any).
     pub tls: TlsSettings,
+    /// Auto-batching of plain sends (the `[auto_batch]` table). Default: off, as
+    /// Java's `autoBatch`.
+    pub auto_batch: AutoBatchSettings,
 }
 
 impl ProducerConfig {
@@ -321,6 +326,10 @@ impl ProducerConfig {
         "tls.server_name",
         "tls.handshake_timeout",
         "tls.danger_accept_invalid_certs",
+        "auto_batch.enabled",
+        "auto_batch.linger",
+        "auto_batch.max_batch_bytes",
+        "auto_batch.max_total_bytes",
     ];
 
     /// The defaults, with `group` set (not validated: call
@@ -366,6 +375,7 @@ impl ProducerConfig {
             secret_key: None,
             security_token: None,
             tls: TlsSettings::default(),
+            auto_batch: AutoBatchSettings::default(),
         }
     }
 

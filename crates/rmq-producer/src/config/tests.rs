@@ -644,6 +644,7 @@ pub(super) fn sample_value(key: &str) -> &'static str {
         "header_format" => "JSON",
         "client_ip" => "10.1.2.3",
         "tls.server_name" => "h",
+        "auto_batch.linger" => "7ms",
         // The booleans that default to true.
         "compression.enabled" | "tbw102_fallback" | "latency_fault_tolerance" => "off",
         k if k.ends_with("_file") => "/tmp/f.pem",

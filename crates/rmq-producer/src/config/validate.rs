@@ -105,7 +105,9 @@ impl ProducerConfig {
     /// instance and unit names without `@` or whitespace; `client_ip` not
     /// unspecified; `access_key` and `secret_key` together, `security_token` only with
     /// them; TLS settings only with `tls.enabled`, which needs the `tls` feature,
-    /// client certificate and key together.
+    /// client certificate and key together; with `auto_batch.enabled`,
+    /// `auto_batch.linger` in (0, 30 s], `auto_batch.max_batch_bytes` in 1 B..=2 MiB
+    /// and ≤ `max_message_size`, `auto_batch.max_total_bytes` ≥ `max_batch_bytes`.
     ///
     /// # Errors
     ///
@@ -114,6 +116,7 @@ impl ProducerConfig {
         self.validate_identity()?;
         self.validate_timing()?;
         self.validate_limits()?;
+        self.auto_batch.validate(self.max_message_size)?;
         self.validate_security()
     }
 

@@ -277,6 +277,8 @@ impl Message {
     /// Sets the delay level (1..N, broker levels `1s 5s 10s 30s 1m … 2h`); 0 clears it.
     /// Like every delay setter, it removes any other delay property (DELAY,
     /// TIMER_DELIVER_MS, TIMER_DELAY_MS, TIMER_DELAY_SEC): the last call wins.
+    /// A send checks the delay ([`validate_delay`](crate::validate::validate_delay)):
+    /// levels above 18 and timer delays over 3 days are refused.
     pub fn set_delay_level(&mut self, level: u32) {
         if level == 0 {
             self.properties.remove(keys::DELAY);

@@ -71,7 +71,9 @@ mod transport;
 mod wire;
 
 pub use acl::AclVerdict;
-pub use broker::{DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_TOPIC, FakeBroker, FakeBrokerBuilder};
+pub use broker::{
+    DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_TOPIC, FakeBroker, FakeBrokerBuilder, ReplyRecord,
+};
 pub use clients::{EndTransactionOutcome, EndTransactionRecord, HeartbeatRecord};
 pub use cluster::{FakeCluster, FakeClusterBuilder};
 pub use dialect::{Dialect, ResponseHeader, RouteJson};

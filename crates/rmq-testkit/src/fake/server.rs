@@ -211,6 +211,31 @@ impl ServerInner {
         self.encode(response)
     }
 
+    /// Queues `response` to `request` on connection `id`, for a handler that answered
+    /// `None` and finishes its work later (the broker's reply routing). Does nothing
+    /// for a one-way request or a closed connection.
+    pub(crate) fn respond_later(
+        &self,
+        id: ConnectionId,
+        request: &RemotingCommand,
+        response: RemotingCommand,
+    ) {
+        if request.is_oneway() {
+            return;
+        }
+        let Some(bytes) = self.encode_response(request, response) else {
+            return;
+        };
+        let tx = self.lock().connections.get(&id).map(|c| c.tx.clone());
+        if let Some(tx) = tx {
+            let _ = tx.send(Outgoing::Bytes {
+                bytes,
+                shaping: Shaping::default(),
+            });
+        }
+        self.notify();
+    }
+
     fn encode(&self, mut cmd: RemotingCommand) -> Option<bytes::Bytes> {
         let mut buf = bytes::BytesMut::new();
         if self.codec.encode(&cmd, &mut buf).is_err() {

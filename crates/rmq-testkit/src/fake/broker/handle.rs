@@ -61,6 +61,9 @@ impl Handler for BrokerState {
                 }
             }
             RequestCode::END_TRANSACTION => self.handle_end_transaction(ctx, request),
+            RequestCode::SEND_REPLY_MESSAGE | RequestCode::SEND_REPLY_MESSAGE_V2 => {
+                return self.handle_reply(ctx, request);
+            }
             _ if request.is_oneway() => return None,
             _ => RemotingCommand::response_to(request, ResponseCode::REQUEST_CODE_NOT_SUPPORTED)
                 .remark(format!(" request type {} not supported", request.code)),

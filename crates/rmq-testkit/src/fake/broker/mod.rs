@@ -1,13 +1,16 @@
 //! [`FakeBroker`]: stores what producers send and answers like a RocketMQ broker.
 
 mod handle;
+mod reply;
 mod send;
+
+pub use reply::ReplyRecord;
 
 use std::collections::BTreeMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
 use std::ops::Deref;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -22,7 +25,7 @@ use super::clients::{ClientRegistry, EndTransactionRecord, HeartbeatRecord};
 use super::dialect::Dialect;
 use super::name_server::FakeNameServer;
 use super::record::ConnectionId;
-use super::server::{FakeServer, PushError, wait_on};
+use super::server::{FakeServer, PushError, ServerInner, wait_on};
 use super::store::{Store, StoredMessage, TopicConfig, encode_stored_dialect};
 use super::transport::{Transport, store_host};
 
@@ -60,6 +63,11 @@ pub(crate) struct BrokerState {
     inner: Mutex<BrokerInner>,
     name_servers: Mutex<Vec<FakeNameServer>>,
     uniq: UniqIdGenerator,
+    /// The server, for replies pushed to requesters (set at start; weak: the server
+    /// owns this state).
+    server: OnceLock<Weak<ServerInner>>,
+    /// Replies routed to requesters.
+    replies: reply::Replies,
 }
 
 impl BrokerState {
@@ -176,6 +184,8 @@ impl FakeBrokerBuilder {
             }),
             name_servers: Mutex::new(self.name_servers),
             uniq: UniqIdGenerator::new(UniqIdPrefix::new(host, std::process::id(), hash)),
+            server: OnceLock::new(),
+            replies: reply::Replies::default(),
         });
         let server = FakeServer::start(
             &self.name,
@@ -187,6 +197,7 @@ impl FakeBrokerBuilder {
             self.events,
         )?;
         let _ = state.addr.set(server.addr().to_owned());
+        let _ = state.server.set(Arc::downgrade(&server.inner));
         let broker = FakeBroker { server, state };
         broker.state.register_topics(&[]);
         broker.set_auto_create_topics(self.auto_create_topics);
@@ -201,8 +212,9 @@ impl FakeBrokerBuilder {
 ///
 /// Handles SEND_MESSAGE (10), SEND_MESSAGE_V2 (310), SEND_BATCH_MESSAGE (320; a batch
 /// when the header says `batch`/`m`), PULL_MESSAGE (11), UPDATE_AND_CREATE_TOPIC (17),
-/// GET_MAX_OFFSET (30), HEART_BEAT (34), UNREGISTER_CLIENT (35) and END_TRANSACTION
-/// (37); other codes get REQUEST_CODE_NOT_SUPPORTED (3) unless one-way. Sends are
+/// GET_MAX_OFFSET (30), HEART_BEAT (34), UNREGISTER_CLIENT (35), END_TRANSACTION
+/// (37) and SEND_REPLY_MESSAGE (324/325, routed to the requester: see
+/// [`replies`](Self::replies)); other codes get REQUEST_CODE_NOT_SUPPORTED (3) unless one-way. Sends are
 /// validated like a real broker (unknown topic → TOPIC_NOT_EXIST unless auto-create,
 /// queue id out of range → SYSTEM_ERROR, body over 4 MiB → MESSAGE_ILLEGAL) and every
 /// accepted message is kept in a queryable store. Dereferences to [`FakeServer`] for
@@ -455,6 +467,26 @@ impl FakeBroker {
     /// Producer groups with a live registration, and their (latest) connections.
     pub fn producer_groups(&self) -> BTreeMap<String, ConnectionId> {
         self.state.lock().clients.by_group.clone()
+    }
+
+    /// Every reply (SEND_REPLY_MESSAGE / _V2) this broker routed to a requester, in
+    /// order of completion. The broker stores each reply in its topic (queue 0) and
+    /// pushes it with PUSH_REPLY_MESSAGE_TO_CLIENT to the connection that registered
+    /// the reply's `REPLY_TO_CLIENT` by heartbeat; the responder's send is answered
+    /// SUCCESS when the requester acknowledged the push, SYSTEM_ERROR otherwise.
+    pub fn replies(&self) -> Vec<ReplyRecord> {
+        self.state
+            .replies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The reply topic of this broker's cluster, `<cluster>_REPLY_TOPIC`, to which
+    /// responders send replies (create it with [`create_topic`](Self::create_topic)
+    /// so that responders find a route).
+    pub fn reply_topic(&self) -> String {
+        format!("{}_REPLY_TOPIC", self.state.cluster)
     }
 
     /// Every END_TRANSACTION received.

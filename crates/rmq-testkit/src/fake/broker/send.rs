@@ -22,7 +22,7 @@ fn fail(request: &RemotingCommand, code: ResponseCode, remark: String) -> Remoti
 
 /// The send header in its V1 form: 310/320 are decoded as V2 first and fall back to
 /// V1, like rocketmq-rust.
-fn send_header(request: &RemotingCommand) -> Result<SendMessageRequestHeader, String> {
+pub(super) fn send_header(request: &RemotingCommand) -> Result<SendMessageRequestHeader, String> {
     if request.request_code() != RequestCode::SEND_MESSAGE
         && let Ok(v2) = SendMessageRequestHeaderV2::read_from(&request.ext_fields)
     {
