@@ -14,6 +14,10 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("batch", env!("CARGO_BIN_EXE_batch")),
     ("compression", env!("CARGO_BIN_EXE_compression")),
     ("hooks", env!("CARGO_BIN_EXE_hooks")),
+    ("transaction", env!("CARGO_BIN_EXE_transaction")),
+    ("delayed", env!("CARGO_BIN_EXE_delayed")),
+    ("auto_batch", env!("CARGO_BIN_EXE_auto_batch")),
+    ("namespace_acl", env!("CARGO_BIN_EXE_namespace_acl")),
 ];
 
 #[test]
