@@ -10,6 +10,7 @@ mod examples;
 mod fuzz;
 mod install;
 mod layering;
+mod soak;
 mod test;
 mod util;
 
@@ -33,6 +34,8 @@ commands:
                                        mode; D of virtual time per seed; see `cargo xtask chaos --help`
   bench compare [options]              rmq vs rocketmq-client-rust 1.0.0, in pairs, against the
                                        null broker and a real cluster; see `cargo xtask bench --help`
+  soak [--messages N]                  release-mode soak: N async sends (default 1 000 000) with
+                                       connection kills; heap, fds, tables back to baseline
   help                                 this text";
 
 fn main() -> ExitCode {
@@ -54,6 +57,11 @@ fn main() -> ExitCode {
             println!("{}", fuzz::USAGE);
             Ok(())
         }
+        Some("soak") if wants_help => {
+            println!("{}", soak::USAGE);
+            Ok(())
+        }
+        Some("soak") => soak::cli(rest),
         Some("chaos") if wants_help => {
             println!("{}", chaos::USAGE);
             Ok(())

@@ -100,6 +100,10 @@ async fn h3_secrets_never_reach_logs_or_debug() {
         "positive control: attempt spans captured ({} lines)",
         lines.len()
     );
+    assert!(
+        lines.iter().any(|l| l.starts_with("TRACE ")),
+        "positive control: TRACE-level events are captured"
+    );
     for text in lines.iter().chain(texts.iter()) {
         assert!(!text.contains(SECRET), "secret leaked: {text}");
         assert!(!text.contains(TOKEN), "security token leaked: {text}");
