@@ -6,22 +6,29 @@
 //! back-pressures callers through their admission permits), and sweeps deadlines.
 //! On exit every waiter is resolved: pending requests whose frame was fully
 //! written fail as `Indeterminate`, the rest as `NotSent`.
+//!
+//! The write buffer, the stream offsets and the opaque counter live in the shared
+//! [`WriteSide`], because an idle connection's handles write their requests
+//! themselves (see `write_side.rs`); the driver takes their registrations into its
+//! pending table before it looks at any response, on every loop turn, and when
+//! kicked (a fast path left output behind, or a fast-path caller's deadline passed).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::BytesMut;
 use rmq_protocol::frame::FrameCodec;
 use rmq_protocol::{RemotingCommand, ResponseCode, RpcFlags};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::io::{AsyncReadExt, ReadHalf};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::time::Instant;
 use tracing::{debug, trace};
 
 use super::envelope::{DoneTx, Envelope, Kind, Reply, ReplyTx};
+use super::write_side::{self, Output, WriteSide};
 use super::{ConnectionConfig, Handlers, State};
 use crate::connector::BoxStream;
 use crate::error::RemotingError;
@@ -46,7 +53,7 @@ struct Oneway {
 pub(super) struct Driver {
     addr: String,
     reader: ReadHalf<BoxStream>,
-    writer: WriteHalf<BoxStream>,
+    ws: Arc<Mutex<WriteSide>>,
     rx: mpsc::UnboundedReceiver<Envelope>,
     responses_tx: mpsc::WeakUnboundedSender<Envelope>,
     config: ConnectionConfig,
@@ -55,12 +62,9 @@ pub(super) struct Driver {
     handlers: Arc<Handlers>,
     counters: Arc<Counters>,
     read_buf: BytesMut,
-    write_buf: BytesMut,
-    /// Bytes appended to the write buffer since the connection opened.
-    encoded: u64,
-    /// Bytes handed to the socket since the connection opened.
+    /// Bytes handed to the socket since the connection opened (as of the last
+    /// look at the write side).
     written: u64,
-    next_opaque: i32,
     pending: HashMap<i32, Pending>,
     deadlines: BinaryHeap<Reverse<(Instant, i32)>>,
     oneways: VecDeque<Oneway>,
@@ -75,8 +79,10 @@ pub(super) struct Driver {
 }
 
 impl Driver {
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
-        stream: BoxStream,
+        reader: ReadHalf<BoxStream>,
+        ws: Arc<Mutex<WriteSide>>,
         rx: mpsc::UnboundedReceiver<Envelope>,
         responses_tx: mpsc::WeakUnboundedSender<Envelope>,
         config: ConnectionConfig,
@@ -84,11 +90,10 @@ impl Driver {
         handlers: Arc<Handlers>,
         counters: Arc<Counters>,
     ) -> Self {
-        let (reader, writer) = tokio::io::split(stream);
         Self {
             addr: state.addr.clone(),
             reader,
-            writer,
+            ws,
             rx,
             responses_tx,
             codec: FrameCodec::new(config.frame_limits),
@@ -97,10 +102,7 @@ impl Driver {
             handlers,
             counters,
             read_buf: BytesMut::with_capacity(16 * 1024),
-            write_buf: BytesMut::with_capacity(16 * 1024),
-            encoded: 0,
             written: 0,
-            next_opaque: 1,
             pending: HashMap::new(),
             deadlines: BinaryHeap::new(),
             oneways: VecDeque::new(),
@@ -119,7 +121,70 @@ impl Driver {
     }
 
     fn idle(&self) -> bool {
-        self.pending.is_empty() && self.oneways.is_empty() && self.write_buf.is_empty()
+        if !(self.pending.is_empty() && self.oneways.is_empty()) {
+            return false;
+        }
+        let ws = write_side::lock(&self.ws);
+        !ws.has_output() && ws.registrations.is_empty()
+    }
+
+    /// Takes the fast path's registrations into the pending table. Returns the
+    /// reason to close if a fast-path write failed.
+    fn take_registrations(&mut self) -> Option<String> {
+        let ws = self.ws.clone();
+        let mut ws = write_side::lock(&ws);
+        self.written = ws.written;
+        if !ws.registrations.is_empty() {
+            self.last_activity = Instant::now();
+        }
+        let written = ws.written;
+        for r in ws.registrations.drain(..) {
+            let opaque = r.request.opaque;
+            trace!(
+                opaque,
+                code = r.request.code,
+                "request queued (written by its caller)"
+            );
+            Counters::add(&self.counters.requests, 1);
+            Counters::add(&self.counters.frames_written, 1);
+            self.deadlines.push(Reverse((r.deadline, opaque)));
+            if let Some(room) = r.room
+                && r.end > written
+            {
+                self.rooms.push_back((r.end, room));
+            }
+            self.pending.insert(
+                opaque,
+                Pending {
+                    reply: r.reply,
+                    request: r.request,
+                    deadline: r.deadline,
+                    started: r.started,
+                    end: r.end,
+                },
+            );
+        }
+        ws.failed.take()
+    }
+
+    /// Deadline sweep, half-open detection and idle close, when the timer fires or
+    /// a fast-path caller says its deadline passed.
+    fn check_time(&mut self) -> Option<String> {
+        let now = Instant::now();
+        self.sweep(now);
+        if self.consecutive_timeouts >= self.config.max_consecutive_timeouts.max(1) {
+            let since = *self.suspect_since.get_or_insert(now);
+            if now >= since + self.config.half_open_grace {
+                return Some(format!(
+                    "{} consecutive requests timed out and nothing was read for {:?} after (half-open connection?)",
+                    self.consecutive_timeouts, self.config.half_open_grace
+                ));
+            }
+        }
+        if self.idle() && now >= self.last_activity + self.config.idle_timeout {
+            return Some(format!("idle for {:?}", self.config.idle_timeout));
+        }
+        None
     }
 
     fn next_wake(&self) -> Instant {
@@ -148,9 +213,15 @@ impl Driver {
         let state = self.state.clone();
         let close = state.close_now.notified();
         tokio::pin!(close);
+        let kick = state.kick.notified();
+        tokio::pin!(kick);
+        let ws = self.ws.clone();
         let timer = tokio::time::sleep_until(self.next_wake());
         tokio::pin!(timer);
         loop {
+            if let Some(reason) = self.take_registrations() {
+                return reason;
+            }
             if !self.inbox_open && self.idle() {
                 return "all handles dropped".to_owned();
             }
@@ -164,8 +235,13 @@ impl Driver {
             if timer.deadline() != wake {
                 timer.as_mut().reset(wake);
             }
-            let can_take =
-                self.inbox_open && self.write_buf.len() < self.config.write_buffer_soft_limit;
+            let (has_output, can_take) = {
+                let ws = write_side::lock(&ws);
+                (
+                    ws.has_output(),
+                    self.inbox_open && ws.buf.len() < self.config.write_buffer_soft_limit,
+                )
+            };
             tokio::select! {
                 biased;
                 _ = &mut close => return "closed by owner".to_owned(),
@@ -174,21 +250,21 @@ impl Driver {
                     Ok(n) => {
                         Counters::add(&self.counters.bytes_in, n as u64);
                         self.last_activity = Instant::now();
+                        // A response may answer a request its caller wrote itself.
+                        if let Some(reason) = self.take_registrations() {
+                            return reason;
+                        }
                         if let Err(e) = self.read_frames() {
                             return format!("protocol error: {e}");
                         }
                     }
                     Err(e) => return format!("read failed: {e}"),
                 },
-                wrote = self.writer.write_buf(&mut self.write_buf), if !self.write_buf.is_empty() => match wrote {
-                    Ok(0) => return "write returned 0 bytes".to_owned(),
-                    Ok(n) => {
-                        self.on_written(n);
-                        if self.write_buf.is_empty()
-                            && let Err(e) = self.writer.flush().await
-                        {
-                            return format!("flush failed: {e}");
-                        }
+                out = std::future::poll_fn(|cx| write_side::lock(&ws).poll_output(cx)), if has_output => match out {
+                    Ok(Output::Wrote { n, written }) => self.on_written(n, written),
+                    Ok(Output::Flushed) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WriteZero => {
+                        return "write returned 0 bytes".to_owned();
                     }
                     Err(e) => return format!("write failed: {e}"),
                 },
@@ -200,57 +276,58 @@ impl Driver {
                         self.enqueue(envelope);
                     }
                 },
-                _ = &mut timer => {
-                    let now = Instant::now();
-                    self.sweep(now);
-                    if self.consecutive_timeouts >= self.config.max_consecutive_timeouts.max(1) {
-                        let since = *self.suspect_since.get_or_insert(now);
-                        if now >= since + self.config.half_open_grace {
-                            return format!(
-                                "{} consecutive requests timed out and nothing was read for {:?} after (half-open connection?)",
-                                self.consecutive_timeouts, self.config.half_open_grace
-                            );
-                        }
+                () = &mut kick => {
+                    kick.set(state.kick.notified());
+                    if let Some(reason) = self.take_registrations() {
+                        return reason;
                     }
-                    if self.idle() && now >= self.last_activity + self.config.idle_timeout {
-                        return format!("idle for {:?}", self.config.idle_timeout);
+                    if let Some(reason) = self.check_time() {
+                        return reason;
+                    }
+                },
+                _ = &mut timer => {
+                    // A fast-path request may have been registered since the loop top.
+                    if let Some(reason) = self.take_registrations() {
+                        return reason;
+                    }
+                    if let Some(reason) = self.check_time() {
+                        return reason;
                     }
                 },
             }
         }
     }
 
+    /// Publishes the table size, counting registrations not taken yet (under the
+    /// write side's lock, where the fast path counts its own).
     fn update_pending_len(&self) {
-        self.state
-            .pending_len
-            .store(self.pending.len(), Ordering::Relaxed);
+        let ws = write_side::lock(&self.ws);
+        self.state.pending_len.store(
+            self.pending.len() + ws.registrations.len(),
+            Ordering::Relaxed,
+        );
     }
 
     fn take_opaque(&mut self) -> i32 {
-        loop {
-            let opaque = self.next_opaque;
-            self.next_opaque = self.next_opaque.wrapping_add(1);
-            if !self.pending.contains_key(&opaque) {
-                return opaque;
-            }
-        }
+        write_side::lock(&self.ws).take_opaque()
     }
 
     /// Encodes `cmd` at the end of the write buffer; returns the stream offset at
     /// which it ends.
     fn encode(&mut self, cmd: &RemotingCommand) -> Result<u64, RemotingError> {
-        let before = self.write_buf.len();
+        let mut ws = write_side::lock(&self.ws);
+        let before = ws.buf.len();
         self.codec
-            .encode(cmd, &mut self.write_buf)
+            .encode(cmd, &mut ws.buf)
             .map_err(|source| RemotingError::Encode {
                 addr: self.addr.clone(),
                 source,
             })?;
-        let len = (self.write_buf.len() - before) as u64;
-        self.encoded += len;
+        let len = (ws.buf.len() - before) as u64;
+        ws.encoded += len;
         Counters::add(&self.counters.frames_written, 1);
         self.last_activity = Instant::now();
-        Ok(self.encoded)
+        Ok(ws.encoded)
     }
 
     fn enqueue(&mut self, mut envelope: Envelope) {
@@ -337,8 +414,8 @@ impl Driver {
         }
     }
 
-    fn on_written(&mut self, n: usize) {
-        self.written += n as u64;
+    fn on_written(&mut self, n: usize, written: u64) {
+        self.written = written;
         self.last_activity = Instant::now();
         Counters::add(&self.counters.bytes_out, n as u64);
         Counters::add(&self.counters.writes, 1);
@@ -496,6 +573,9 @@ impl Driver {
 
     async fn shutdown(mut self, reason: String) {
         debug!(%reason, "connection closing");
+        // No fast-path registration after this point; take the ones made before.
+        write_side::lock(&self.ws).closed = true;
+        let _ = self.take_registrations();
         self.state.closed.store(true, Ordering::Release);
         self.state.draining.store(true, Ordering::Release);
         if let Ok(mut r) = self.state.close_reason.write() {
@@ -521,6 +601,8 @@ impl Driver {
         // Queued envelopes answer NotSent from their Drop.
         self.rx.close();
         while self.rx.try_recv().is_ok() {}
-        let _ = tokio::time::timeout(Duration::from_millis(100), self.writer.shutdown()).await;
+        let ws = self.ws.clone();
+        let shutdown = std::future::poll_fn(|cx| write_side::lock(&ws).poll_shutdown(cx));
+        let _ = tokio::time::timeout(Duration::from_millis(100), shutdown).await;
     }
 }

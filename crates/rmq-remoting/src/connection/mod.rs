@@ -5,17 +5,23 @@
 //! driver's deadline sweep, by the connection closing, or — for a request that never
 //! reached the driver — by the envelope's `Drop` (hyper's trick), which answers
 //! `NotSent`.
+//!
+//! A request sent on an idle connection (the caller holds the only in-flight slot
+//! and nothing waits to be written) takes the idle fast path of `write_side.rs`:
+//! the caller writes its frame itself and only the response goes through the
+//! driver. Under load requests queue to the driver, which coalesces them.
 
 mod driver;
 mod envelope;
+mod write_side;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use rmq_protocol::RemotingCommand;
-use rmq_protocol::frame::FrameLimits;
+use rmq_protocol::frame::{FrameCodec, FrameLimits};
+use rmq_protocol::{RemotingCommand, RpcFlags};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -27,6 +33,7 @@ use crate::stats::{ConnectionStats, Counters};
 
 pub(crate) use envelope::Reply;
 use envelope::{Envelope, Kind};
+use write_side::{Registration, WriteSide};
 
 /// Settings of one connection.
 #[derive(Clone, Debug)]
@@ -96,6 +103,9 @@ struct State {
     pending_len: AtomicUsize,
     close_reason: RwLock<Option<String>>,
     close_now: Notify,
+    /// Wakes the driver: a fast path left output or a registration behind, or a
+    /// fast-path caller's deadline passed (the driver sweeps).
+    kick: Notify,
 }
 
 /// What the handles share. Dropping the last handle drops `tx`, which tells the
@@ -105,9 +115,13 @@ struct Shared {
     addr: String,
     tx: mpsc::UnboundedSender<Envelope>,
     in_flight: Arc<Semaphore>,
+    max_in_flight: usize,
     queued_bytes: Arc<Semaphore>,
     max_queued_bytes: usize,
     state: Arc<State>,
+    ws: Arc<Mutex<WriteSide>>,
+    codec: FrameCodec,
+    counters: Arc<Counters>,
 }
 
 /// A handle to one multiplexed connection. Cheap to clone. The connection closes
@@ -140,21 +154,35 @@ impl Connection {
             pending_len: AtomicUsize::new(0),
             close_reason: RwLock::new(None),
             close_now: Notify::new(),
+            kick: Notify::new(),
         });
         let responses_tx = tx.downgrade();
+        let (reader, writer) = tokio::io::split(stream);
+        let ws = Arc::new(Mutex::new(WriteSide::new(writer)));
+        let max_in_flight = config.max_in_flight.clamp(1, Semaphore::MAX_PERMITS);
         let shared = Arc::new(Shared {
             addr: addr.clone(),
             tx,
-            in_flight: Arc::new(Semaphore::new(
-                config.max_in_flight.clamp(1, Semaphore::MAX_PERMITS),
-            )),
+            in_flight: Arc::new(Semaphore::new(max_in_flight)),
+            max_in_flight,
             queued_bytes: Arc::new(Semaphore::new(max_queued_bytes)),
             max_queued_bytes,
             state: state.clone(),
+            ws: ws.clone(),
+            codec: FrameCodec::new(config.frame_limits),
+            counters: counters.clone(),
         });
         let span = tracing::debug_span!("rmq.conn", addr = %addr);
-        let driver =
-            driver::Driver::new(stream, rx, responses_tx, config, state, handlers, counters);
+        let driver = driver::Driver::new(
+            reader,
+            ws,
+            rx,
+            responses_tx,
+            config,
+            state,
+            handlers,
+            counters,
+        );
         tokio::spawn(driver.run().instrument(span));
         Self { shared }
     }
@@ -270,6 +298,21 @@ impl Connection {
         let (slot, room) = self
             .admit(estimate_len(&request), deadline, started)
             .await?;
+        // Idle fast path: we hold the only in-flight slot.
+        let (request, room) =
+            if self.shared.in_flight.available_permits() + 1 == self.shared.max_in_flight {
+                match self.write_idle(request, room, deadline, started) {
+                    Fast::Sent(rx) => {
+                        let result = self.wait_fast(rx, deadline, started).await;
+                        drop(slot);
+                        return result;
+                    }
+                    Fast::Failed(e) => return Err(e),
+                    Fast::Declined(request, room) => (request, room),
+                }
+            } else {
+                (request, room)
+            };
         let (tx, rx) = oneshot::channel();
         let envelope = Envelope::new(
             request,
@@ -283,6 +326,100 @@ impl Connection {
         let result = self.submit(envelope, rx, deadline, started).await;
         drop(slot);
         result
+    }
+
+    /// The idle fast path's write: when nothing waits to be written, encodes
+    /// `request` and writes it to the socket here, registering it for the driver.
+    /// Declines (handing everything back) when the driver has output pending.
+    fn write_idle(
+        &self,
+        mut request: RemotingCommand,
+        room: OwnedSemaphorePermit,
+        deadline: Instant,
+        started: Instant,
+    ) -> Fast {
+        let mut ws = write_side::lock(&self.shared.ws);
+        if ws.closed || ws.has_output() || ws.failed.is_some() || !ws.registrations.is_empty() {
+            return Fast::Declined(request, room);
+        }
+        request.opaque = ws.take_opaque();
+        request.flag = RpcFlags(request.flag.0 & !(RpcFlags::RESPONSE | RpcFlags::ONEWAY));
+        if let Err(source) = self.shared.codec.encode(&request, &mut ws.buf) {
+            return Fast::Failed(RemotingError::Encode {
+                addr: self.shared.addr.clone(),
+                source,
+            });
+        }
+        ws.encoded += ws.buf.len() as u64;
+        let end = ws.encoded;
+        let (tx, rx) = oneshot::channel();
+        let n = ws.write_now();
+        let counters = &self.shared.counters;
+        if n > 0 {
+            Counters::add(&counters.bytes_out, n as u64);
+            Counters::add(&counters.writes, 1);
+        }
+        let unwritten = end > ws.written;
+        ws.registrations.push(Registration {
+            reply: tx,
+            request,
+            deadline,
+            started,
+            end,
+            room: unwritten.then_some(room),
+        });
+        self.shared
+            .state
+            .pending_len
+            .fetch_add(1, Ordering::Relaxed);
+        let kick = ws.has_output() || ws.failed.is_some();
+        drop(ws);
+        if kick {
+            self.shared.state.kick.notify_one();
+        }
+        Fast::Sent(rx)
+    }
+
+    /// Waits for the answer of a fast-path request. The driver was not woken for
+    /// it, so its timer does not know this deadline: at the deadline the caller
+    /// kicks the driver, which sweeps and answers (`Timeout`, written). A caller
+    /// that gives up early kicks it too, so the entry is swept in time.
+    async fn wait_fast(
+        &self,
+        mut rx: oneshot::Receiver<Result<Reply, RemotingError>>,
+        deadline: Instant,
+        started: Instant,
+    ) -> Result<Reply, RemotingError> {
+        struct KickOnDrop<'a>(Option<&'a Notify>);
+        impl Drop for KickOnDrop<'_> {
+            fn drop(&mut self) {
+                if let Some(kick) = self.0 {
+                    kick.notify_one();
+                }
+            }
+        }
+        let mut guard = KickOnDrop(Some(&self.shared.state.kick));
+        let result = match tokio::time::timeout_at(deadline, &mut rx).await {
+            Ok(answer) => Ok(answer),
+            Err(_) => {
+                self.shared.state.kick.notify_one();
+                tokio::time::timeout_at(deadline + Duration::from_secs(1), &mut rx).await
+            }
+        };
+        guard.0 = None;
+        match result {
+            Ok(Ok(result)) => result.map_err(|e| self.with_addr(e)),
+            Ok(Err(_)) => Err(RemotingError::ConnectionClosed {
+                addr: self.shared.addr.clone(),
+                reason: "connection driver ended unexpectedly".to_owned(),
+                written: true,
+            }),
+            Err(_) => Err(RemotingError::Timeout {
+                addr: self.shared.addr.clone(),
+                elapsed: started.elapsed(),
+                written: true,
+            }),
+        }
     }
 
     /// Hands `envelope` to the driver and waits for its answer on `rx`. The driver
@@ -354,6 +491,16 @@ impl Connection {
         );
         self.submit(envelope, rx, deadline, started).await
     }
+}
+
+/// What the idle fast path did with a request.
+enum Fast {
+    /// Written (or left for the driver to finish) and registered.
+    Sent(oneshot::Receiver<Result<Reply, RemotingError>>),
+    /// Not taken: the caller queues it to the driver.
+    Declined(RemotingCommand, OwnedSemaphorePermit),
+    /// The request cannot be encoded; nothing was sent.
+    Failed(RemotingError),
 }
 
 /// An upper estimate of a request's encoded size, for queued-bytes accounting.

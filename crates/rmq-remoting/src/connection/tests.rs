@@ -358,3 +358,153 @@ async fn in_flight_bound_makes_callers_wait_then_time_out_not_sent() {
     let _ = (a.await, b.await);
     assert_eq!(conn.in_flight(), 0);
 }
+
+/// Polls `fut` once without a runtime turn in between (the driver cannot run).
+fn poll_once<F: std::future::Future + Unpin>(fut: &mut F) -> std::task::Poll<F::Output> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    std::pin::Pin::new(fut).poll(&mut cx)
+}
+
+/// Bytes the peer can read right now, without yielding to the runtime.
+fn readable_now(peer: &mut Peer) -> usize {
+    let mut raw = [0u8; 4096];
+    let mut buf = tokio::io::ReadBuf::new(&mut raw);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match tokio::io::AsyncRead::poll_read(std::pin::Pin::new(&mut peer.io), &mut cx, &mut buf) {
+        std::task::Poll::Ready(Ok(())) => {
+            let n = buf.filled().len();
+            peer.buf.extend_from_slice(buf.filled());
+            n
+        }
+        _ => 0,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_connection_writes_in_the_caller_and_a_busy_one_queues_to_the_driver() {
+    let counters = Arc::new(Counters::default());
+    let (client, server) = tokio::io::duplex(64 * 1024);
+    let conn = Connection::spawn_with(
+        Box::new(client),
+        "b:1".into(),
+        ConnectionConfig::default(),
+        Arc::default(),
+        counters.clone(),
+    );
+    let mut peer = Peer {
+        io: server,
+        buf: BytesMut::new(),
+        codec: FrameCodec::default(),
+    };
+    // Idle: the first poll of the call already put the frame on the wire, before the
+    // driver task had any chance to run.
+    let mut first = Box::pin(conn.invoke(request("alone"), in_secs(5)));
+    assert!(poll_once(&mut first).is_pending());
+    assert!(
+        readable_now(&mut peer) > 0,
+        "the caller wrote its own frame"
+    );
+    let req = peer.read().await.unwrap();
+    assert_eq!(req.remark.as_deref(), Some("alone"));
+    // Busy (positive control): with `first` in flight, a second call is queued to
+    // the driver; nothing reaches the wire until the driver runs.
+    let mut second = Box::pin(conn.invoke(request("queued"), in_secs(5)));
+    assert!(poll_once(&mut second).is_pending());
+    assert_eq!(
+        readable_now(&mut peer),
+        0,
+        "queued to the driver, not written"
+    );
+    let (a, b) = tokio::join!(first, async {
+        let req2 = peer.read().await.unwrap();
+        assert_eq!(req2.remark.as_deref(), Some("queued"));
+        assert_ne!(req2.opaque, req.opaque, "one opaque counter for both paths");
+        peer.reply(&req, ResponseCode::SUCCESS, "r1").await;
+        peer.reply(&req2, ResponseCode::SUCCESS, "r2").await;
+        second.await
+    });
+    assert_eq!(a.unwrap().remark.as_deref(), Some("r1"));
+    assert_eq!(b.unwrap().remark.as_deref(), Some("r2"));
+    assert_eq!(conn.in_flight(), 0);
+    assert_eq!(
+        counters.requests.load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+    assert_eq!(
+        counters
+            .responses
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fast_path_write_the_socket_cannot_take_at_once_is_finished_by_the_driver() {
+    // A 1 KiB pipe and an 8 KiB frame: the caller writes what fits, the driver the rest.
+    let (client, server) = tokio::io::duplex(1024);
+    let conn = Connection::spawn(Box::new(client), "b:1", ConnectionConfig::default());
+    let mut peer = Peer {
+        io: server,
+        buf: BytesMut::new(),
+        codec: FrameCodec::default(),
+    };
+    let body = bytes::Bytes::from(vec![5u8; 8 * 1024]);
+    let call = tokio::spawn({
+        let conn = conn.clone();
+        let body = body.clone();
+        async move { conn.invoke(request("big").body(body), in_secs(5)).await }
+    });
+    let req = peer.read().await.unwrap();
+    assert_eq!(req.body.as_deref(), Some(&body[..]));
+    peer.reply(&req, ResponseCode::SUCCESS, "ok").await;
+    assert_eq!(call.await.unwrap().unwrap().remark.as_deref(), Some("ok"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fast_path_request_half_written_when_the_peer_vanishes_is_not_sent() {
+    // The peer never reads: only 1 KiB of the frame leaves; closing must classify
+    // the request NotSent (its frame was never completely written).
+    let (client, server) = tokio::io::duplex(1024);
+    let conn = Connection::spawn(Box::new(client), "b:1", ConnectionConfig::default());
+    let call = tokio::spawn({
+        let conn = conn.clone();
+        async move {
+            conn.invoke(request("big").body(vec![1u8; 8 * 1024]), in_secs(30))
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(conn.in_flight(), 1);
+    drop(server);
+    let err = call.await.unwrap().unwrap_err();
+    assert_eq!(err.delivery(), Delivery::NotSent, "{err:?}");
+    // Positive control: a frame that was fully written is Indeterminate.
+    let (conn, mut peer) = pair(ConnectionConfig::default());
+    let call = tokio::spawn({
+        let conn = conn.clone();
+        async move { conn.invoke(request("small"), in_secs(30)).await }
+    });
+    peer.read().await.unwrap();
+    drop(peer);
+    let err = call.await.unwrap().unwrap_err();
+    assert_eq!(err.delivery(), Delivery::Indeterminate, "{err:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dropped_fast_path_call_is_swept_at_its_deadline() {
+    let (conn, mut peer) = pair(ConnectionConfig::default());
+    let mut call = Box::pin(conn.invoke(
+        request("dropped"),
+        Instant::now() + Duration::from_millis(100),
+    ));
+    assert!(poll_once(&mut call).is_pending());
+    peer.read().await.unwrap();
+    assert_eq!(conn.in_flight(), 1);
+    drop(call);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(
+        conn.in_flight(),
+        0,
+        "the driver swept the abandoned request"
+    );
+}
