@@ -83,6 +83,47 @@ impl ExtFields {
     }
 }
 
+/// Keys that arrive on every send response (and the V2 send request's keys), so
+/// decoding can borrow them instead of allocating a `String` per key.
+const KNOWN_KEYS: &[&str] = &[
+    "msgId",
+    "queueId",
+    "queueOffset",
+    "transactionId",
+    "MSG_REGION",
+    "TRACE_ON",
+    "batchUniqId",
+    "recallHandle",
+    "delayTime",
+    "a",
+    "b",
+    "c",
+    "d",
+    "e",
+    "f",
+    "g",
+    "h",
+    "i",
+    "j",
+    "k",
+    "l",
+    "m",
+    "n",
+];
+
+/// `key` as a map key: borrowed when it is a known key, allocated otherwise.
+pub(crate) fn intern(key: &str) -> Cow<'static, str> {
+    match known_key(key) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(key.to_owned()),
+    }
+}
+
+/// The static copy of `key` if it is a known key.
+pub(crate) fn known_key(key: &str) -> Option<&'static str> {
+    KNOWN_KEYS.iter().find(|k| **k == key).copied()
+}
+
 impl fmt::Debug for ExtFields {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map().entries(self.iter()).finish()
@@ -121,5 +162,12 @@ mod tests {
         assert_eq!(m.remove("a").as_deref(), Some("3"));
         assert_eq!(m.len(), 1);
         assert!(!m.contains_key("a"));
+    }
+
+    #[test]
+    fn known_keys_are_borrowed_and_others_owned() {
+        assert!(matches!(intern("msgId"), Cow::Borrowed("msgId")));
+        assert!(matches!(intern("a"), Cow::Borrowed("a")));
+        assert!(matches!(intern("custom"), Cow::Owned(ref k) if k == "custom"));
     }
 }

@@ -127,6 +127,10 @@ impl Pool {
 
     fn entry(&self, addr: &str) -> Arc<Entry> {
         let mut entries = lock(&self.inner.entries);
+        // Look up before inserting: the key is only allocated for a new address.
+        if let Some(entry) = entries.get(addr) {
+            return entry.clone();
+        }
         entries.entry(addr.to_owned()).or_default().clone()
     }
 

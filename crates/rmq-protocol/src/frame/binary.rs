@@ -126,8 +126,8 @@ fn decode_ext(buf: &[u8]) -> Result<ExtFields, BinaryHeaderError> {
             continue; // zero-length strings are null in Java; null entries are skipped
         }
         fields.insert(
-            utf8(key, "ext key")?.to_owned(),
-            utf8(val, "ext value")?.to_owned(),
+            crate::ext::intern(utf8(key, "ext key")?),
+            utf8(val, "ext value")?,
         );
     }
     Ok(fields)

@@ -55,14 +55,45 @@ impl<'de> Visitor<'de> for ExtVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonExt, A::Error> {
-        let mut out = ExtFields::with_capacity(map.size_hint().unwrap_or(0).min(32));
-        while let Some(key) = map.next_key::<String>()? {
+        // serde_json gives no size hint; a send response has about 6 fields.
+        let mut out = ExtFields::with_capacity(map.size_hint().unwrap_or(8).min(32));
+        while let Some(ExtKey(key)) = map.next_key()? {
             let ExtValue(value) = map.next_value()?;
             if let Some(v) = value {
                 out.insert(key, v);
             }
         }
         Ok(JsonExt(out))
+    }
+}
+
+/// An ext key: borrowed when it is a well-known key (no allocation per key).
+struct ExtKey(std::borrow::Cow<'static, str>);
+
+impl<'de> Deserialize<'de> for ExtKey {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(ExtKeyVisitor)
+    }
+}
+
+struct ExtKeyVisitor;
+
+impl Visitor<'_> for ExtKeyVisitor {
+    type Value = ExtKey;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<ExtKey, E> {
+        Ok(ExtKey(crate::ext::intern(v)))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<ExtKey, E> {
+        Ok(ExtKey(match crate::ext::known_key(&v) {
+            Some(k) => std::borrow::Cow::Borrowed(k),
+            None => std::borrow::Cow::Owned(v),
+        }))
     }
 }
 

@@ -46,23 +46,110 @@ pub struct SendMessageRequestHeaderV2 {
     pub broker_name: Option<String>,
 }
 
+/// [`SendMessageRequestHeaderV2`] with borrowed strings, for the send path: it
+/// writes exactly the same fields in the same order without first cloning the
+/// producer group, topic, properties and broker name into an owned header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SendMessageRequestHeaderV2Ref<'a> {
+    /// `a`: producer group.
+    pub producer_group: &'a str,
+    /// `b`: topic.
+    pub topic: &'a str,
+    /// `c`: default (auto-create key) topic.
+    pub default_topic: &'a str,
+    /// `d`: queue count for an auto-created topic.
+    pub default_topic_queue_nums: i32,
+    /// `e`: queue id.
+    pub queue_id: i32,
+    /// `f`: sysFlag.
+    pub sys_flag: i32,
+    /// `g`: born timestamp, milliseconds since the epoch.
+    pub born_timestamp: i64,
+    /// `h`: the message's user flag.
+    pub flag: i32,
+    /// `i`: encoded message properties.
+    pub properties: Option<&'a str>,
+    /// `j`: reconsume times.
+    pub reconsume_times: Option<i32>,
+    /// `k`: unit mode.
+    pub unit_mode: bool,
+    /// `l`: max reconsume times.
+    pub max_reconsume_times: Option<i32>,
+    /// `m`: batch.
+    pub batch: bool,
+    /// `n`: broker name of the target queue.
+    pub broker_name: Option<&'a str>,
+}
+
+/// A number as a `String` with one exactly-sized allocation.
+fn num(v: i64) -> String {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = v.unsigned_abs();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut out = String::with_capacity(digits.len() - i + usize::from(v < 0));
+    if v < 0 {
+        out.push('-');
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
+    }
+    out
+}
+
+impl SendMessageRequestHeaderV2Ref<'_> {
+    /// Writes the header's fields into `out`, in the order `a` … `n`.
+    pub fn write_to(&self, out: &mut ExtFields) {
+        // Order matters: a, b, c, …, n (binary golden vectors).
+        out.insert("a", self.producer_group);
+        out.insert("b", self.topic);
+        out.insert("c", self.default_topic);
+        out.insert("d", num(self.default_topic_queue_nums.into()));
+        out.insert("e", num(self.queue_id.into()));
+        out.insert("f", num(self.sys_flag.into()));
+        out.insert("g", num(self.born_timestamp));
+        out.insert("h", num(self.flag.into()));
+        out.insert_opt("i", self.properties);
+        out.insert_opt("j", self.reconsume_times.map(|v| num(v.into())));
+        out.insert("k", bool_str(self.unit_mode));
+        out.insert_opt("l", self.max_reconsume_times.map(|v| num(v.into())));
+        out.insert("m", bool_str(self.batch));
+        out.insert_opt("n", self.broker_name);
+    }
+}
+
+impl SendMessageRequestHeaderV2 {
+    /// A borrowed view of this header (same fields, same wire form).
+    pub fn borrowed(&self) -> SendMessageRequestHeaderV2Ref<'_> {
+        SendMessageRequestHeaderV2Ref {
+            producer_group: &self.producer_group,
+            topic: &self.topic,
+            default_topic: &self.default_topic,
+            default_topic_queue_nums: self.default_topic_queue_nums,
+            queue_id: self.queue_id,
+            sys_flag: self.sys_flag,
+            born_timestamp: self.born_timestamp,
+            flag: self.flag,
+            properties: self.properties.as_deref(),
+            reconsume_times: self.reconsume_times,
+            unit_mode: self.unit_mode,
+            max_reconsume_times: self.max_reconsume_times,
+            batch: self.batch,
+            broker_name: self.broker_name.as_deref(),
+        }
+    }
+}
+
 impl CommandHeader for SendMessageRequestHeaderV2 {
     fn write_to(&self, out: &mut ExtFields) {
-        // Order matters: a, b, c, …, n (binary golden vectors).
-        out.insert("a", self.producer_group.as_str());
-        out.insert("b", self.topic.as_str());
-        out.insert("c", self.default_topic.as_str());
-        out.insert("d", self.default_topic_queue_nums.to_string());
-        out.insert("e", self.queue_id.to_string());
-        out.insert("f", self.sys_flag.to_string());
-        out.insert("g", self.born_timestamp.to_string());
-        out.insert("h", self.flag.to_string());
-        out.insert_opt("i", self.properties.as_deref());
-        out.insert_opt("j", self.reconsume_times.map(|v| v.to_string()));
-        out.insert("k", bool_str(self.unit_mode));
-        out.insert_opt("l", self.max_reconsume_times.map(|v| v.to_string()));
-        out.insert("m", bool_str(self.batch));
-        out.insert_opt("n", self.broker_name.as_deref());
+        self.borrowed().write_to(out);
     }
 
     fn read_from(fields: &ExtFields) -> Result<Self, HeaderError> {
@@ -155,6 +242,22 @@ mod tests {
             max_reconsume_times: None,
             batch: false,
             broker_name: Some("broker-a".into()),
+        }
+    }
+
+    #[test]
+    fn numbers_are_written_like_to_string() {
+        for v in [
+            0,
+            7,
+            -7,
+            10,
+            4_294_967_296,
+            i64::MAX,
+            i64::MIN,
+            1_700_000_000_000,
+        ] {
+            assert_eq!(num(v), v.to_string());
         }
     }
 

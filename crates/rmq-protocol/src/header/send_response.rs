@@ -59,6 +59,32 @@ impl SendMessageResponseHeader {
     }
 }
 
+impl SendMessageResponseHeader {
+    /// Like [`CommandHeader::read_from`], but moves the string values out of
+    /// `fields` instead of copying them (the send path's response is consumed).
+    /// On an error `fields` may have lost some of its entries.
+    pub fn take_from(fields: &mut ExtFields) -> Result<Self, HeaderError> {
+        fields.required("msgId")?; // the same error order as `read_from`
+        let queue_id = fields.required_num("queueId", I32)?;
+        let queue_offset = fields.required_num("queueOffset", I64)?;
+        let delay_time = fields.optional_num("delayTime", I64)?;
+        let msg_id = fields
+            .remove("msgId")
+            .ok_or(HeaderError::Missing { field: "msgId" })?;
+        Ok(Self {
+            msg_id,
+            queue_id,
+            queue_offset,
+            transaction_id: fields.remove("transactionId"),
+            batch_uniq_id: fields.remove("batchUniqId"),
+            recall_handle: fields.remove("recallHandle"),
+            delay_time,
+            region_id: fields.remove(MSG_REGION),
+            trace_on: fields.remove(TRACE_ON),
+        })
+    }
+}
+
 impl CommandHeader for SendMessageResponseHeader {
     fn write_to(&self, out: &mut ExtFields) {
         out.insert("msgId", self.msg_id.as_str());
@@ -104,6 +130,21 @@ mod tests {
             region_id: Some("DefaultRegion".into()),
             trace_on: Some("true".into()),
         }
+    }
+
+    #[test]
+    fn take_from_matches_read_from() {
+        let mut f = ExtFields::new();
+        sample().write_to(&mut f);
+        let read = SendMessageResponseHeader::read_from(&f).unwrap();
+        assert_eq!(SendMessageResponseHeader::take_from(&mut f).unwrap(), read);
+        let mut missing = ExtFields::new();
+        missing.insert("queueId", "1");
+        missing.insert("queueOffset", "2");
+        assert_eq!(
+            SendMessageResponseHeader::take_from(&mut missing),
+            Err(HeaderError::Missing { field: "msgId" })
+        );
     }
 
     #[test]
