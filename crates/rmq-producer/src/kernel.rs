@@ -7,11 +7,13 @@
 //! automatic sends; the same queue for pinned ones; only `NotSent` failures for
 //! one-way sends). No attempt starts with a spent budget.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use bytes::Bytes;
 use rmq_fault::{AttemptReport, Outcome, select_index};
-use rmq_protocol::header::send_message_v2::SendMessageRequestHeaderV2;
+use rmq_protocol::ExtFields;
+use rmq_protocol::header::send_message_v2::SendMessageRequestHeaderV2Ref;
 use rmq_protocol::header::send_response::SendMessageResponseHeader;
 use rmq_protocol::message::MessageQueue;
 use rmq_protocol::message::send_result::{SendResult, SendStatus};
@@ -130,16 +132,17 @@ impl Inner {
     }
 
     /// Picks the queue of one attempt.
-    fn pick_queue(
+    /// Borrowed from the route for automatic sends (no copy per attempt).
+    fn pick_queue<'i>(
         &self,
-        info: &TopicPublishInfo,
+        info: &'i TopicPublishInfo,
         target: &Target,
         msg: Option<&rmq_protocol::message::Message>,
         pinned: &mut Option<MessageQueue>,
         avoid: Option<&str>,
-    ) -> Result<MessageQueue, SendError> {
+    ) -> Result<Cow<'i, MessageQueue>, SendError> {
         if let Some(q) = pinned {
-            return Ok(q.clone());
+            return Ok(Cow::Owned(q.clone()));
         }
         let queues = info.queues();
         let no_queue = || {
@@ -160,7 +163,7 @@ impl Inner {
                     fault_now(),
                 )
                 .ok_or_else(no_queue)?;
-                return queues.get(idx).cloned().ok_or_else(no_queue);
+                return queues.get(idx).map(Cow::Borrowed).ok_or_else(no_queue);
             }
             Target::Queue(q) => q.clone(),
             Target::Selector(selector, arg) => {
@@ -188,7 +191,7 @@ impl Inner {
             }
         };
         *pinned = Some(chosen.clone());
-        Ok(chosen)
+        Ok(Cow::Owned(chosen))
     }
 
     /// Sends `p` until it is stored, rejected, or out of attempts or time.
@@ -249,26 +252,30 @@ impl Inner {
                 Some(cap) => attempt_deadline.min(now + cap),
                 None => attempt_deadline,
             };
-            let header = SendMessageRequestHeaderV2 {
-                producer_group: self.group.clone(),
-                topic: p.wire_topic.clone(),
-                default_topic: self.config.create_topic_key.clone(),
+            // Written straight from borrowed fields into a map sized for them: no
+            // owned header is cloned together per attempt.
+            let mut cmd = RemotingCommand::request(p.code)
+                .serialize_type(self.header_format)
+                .body(p.body.clone());
+            cmd.ext_fields = ExtFields::with_capacity(14);
+            SendMessageRequestHeaderV2Ref {
+                producer_group: &self.group,
+                topic: &p.wire_topic,
+                default_topic: &self.config.create_topic_key,
                 default_topic_queue_nums: i32::try_from(self.config.default_topic_queue_nums)
                     .unwrap_or(4),
                 queue_id: queue.queue_id,
                 sys_flag: p.sys_flag,
                 born_timestamp: now_ms(),
                 flag: p.flag,
-                properties: Some(p.properties.clone()),
+                properties: Some(&p.properties),
                 reconsume_times: Some(0),
                 unit_mode: false,
                 max_reconsume_times: None,
                 batch: p.batch,
-                broker_name: Some(queue.broker_name.clone()),
-            };
-            let cmd = RemotingCommand::with_header(p.code, &header)
-                .serialize_type(self.header_format)
-                .body(p.body.clone());
+                broker_name: Some(&queue.broker_name),
+            }
+            .write_to(&mut cmd.ext_fields);
             let ctx = msg.map(|m| AttemptContext {
                 message: m,
                 queue: &queue,
@@ -305,8 +312,9 @@ impl Inner {
             };
             let latency = started.elapsed();
             let now_std = fault_now();
-            last_broker = Some(queue.broker_name.clone());
-            let response = match outcome {
+            // `last_broker` is set only where another attempt follows (a success
+            // returns): no broker-name copy on the common path.
+            let mut response = match outcome {
                 Ok(None) => {
                     // One-way: written; there is no answer to wait for.
                     self.fault.on_result(
@@ -365,6 +373,7 @@ impl Inner {
                     }
                     debug!(error = %err, attempt, "attempt failed");
                     last_error = Some(err);
+                    last_broker = Some(queue.broker_name.clone());
                     if mode == Mode::Oneway && written {
                         break; // a one-way request may have been processed: never resend it
                     }
@@ -375,7 +384,8 @@ impl Inner {
             if let Some(status) = SendStatus::from_response_code(code) {
                 self.fault
                     .on_result(&queue.broker_name, AttemptReport::success(latency), now_std);
-                let header: SendMessageResponseHeader = match response.decode_header() {
+                // The response is consumed here: move its strings, do not copy them.
+                let header = match SendMessageResponseHeader::take_from(&mut response.ext_fields) {
                     Ok(h) => h,
                     Err(e) => {
                         let err = SendError::new(
@@ -421,6 +431,7 @@ impl Inner {
                         "stored with a warning status; retrying on another broker as configured"
                     );
                     stored = Some(result);
+                    last_broker = Some(queue.broker_name.clone());
                     continue;
                 }
                 return Ok(Delivered { result });
@@ -446,6 +457,7 @@ impl Inner {
             }
             let retryable = self.config.retryable_codes.contains(&code);
             last_error = Some(err);
+            last_broker = Some(queue.broker_name.clone());
             if !retryable || mode == Mode::Oneway {
                 break;
             }
