@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! `rmq-peer-bench`: drives rocketmq-client-rust 1.0.0 with exactly the workload of
 //! `rmq bench` and prints one `rmq.bench/1` JSON object (docs/cli.md), with an extra
 //! `client` key. Built and run only by `cargo xtask bench compare`.
