@@ -36,14 +36,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .build()
         .await?;
-    let receipt = producer.send(Message::new(TOPIC, "signed, namespaced")).await?;
+    let receipt = producer
+        .send(Message::new(TOPIC, "signed, namespaced"))
+        .await?;
     // The application sees its own topic name, not `tenant_a%ExampleTopic`.
     assert_eq!(receipt.message_queue.topic, TOPIC);
     println!("stored {} in {}", receipt.msg_id, receipt.message_queue);
 
     if let Some(fake) = &target.fake {
         let stored = fake.find_by_uniq_key(&receipt.msg_id);
-        println!("on the wire the topic was {:?}", stored.first().map(|m| &m.topic));
+        println!(
+            "on the wire the topic was {:?}",
+            stored.first().map(|m| &m.topic)
+        );
 
         // A wrong secret: refused by the broker, typed, not retried, message handed back.
         let forged = target
