@@ -381,11 +381,32 @@ fn transaction_state(arg: TransactionArg) -> TransactionState {
 }
 
 /// The listener of `rmq send --transaction`: every local transaction ends with the
-/// `--transaction` state, every check is answered with `--check-result` (`unknown`
-/// without it).
+/// `--transaction` state; checks of the transactions this invocation sent are answered
+/// with `--check-result` (`unknown` without it). Checks of any other transaction of the
+/// group (half messages of earlier invocations, which the broker may check again even
+/// after they were ended) are answered `unknown`: this process cannot know their state,
+/// and answering for them could commit a rolled-back message.
 struct FixedAnswers {
     execute: TransactionState,
     check: TransactionState,
+    /// The transaction ids (UNIQ_KEYs) this invocation sent. A std mutex, never held
+    /// across an await.
+    ours: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl FixedAnswers {
+    fn remember(&self, transaction_id: &str) {
+        if let Ok(mut ours) = self.ours.lock() {
+            ours.insert(transaction_id.to_owned());
+        }
+    }
+
+    fn is_ours(&self, transaction_id: &str) -> bool {
+        self.ours
+            .lock()
+            .map(|ours| ours.contains(transaction_id))
+            .unwrap_or(false)
+    }
 }
 
 impl TransactionListener for FixedAnswers {
@@ -395,7 +416,11 @@ impl TransactionListener for FixedAnswers {
     }
 
     fn check<'a>(&'a self, check: &'a CheckRequest) -> BoxFuture<'a, TransactionState> {
-        let state = self.check;
+        let state = if self.is_ours(&check.transaction_id) {
+            self.check
+        } else {
+            TransactionState::Unknown
+        };
         Box::pin(async move {
             eprintln!(
                 "rmq: broker {} checked transaction {}: answering {state}",
@@ -431,6 +456,11 @@ async fn run_transactional(
                 CheckResultArg::Commit => TransactionState::Commit,
                 CheckResultArg::Rollback => TransactionState::Rollback,
             });
+        let answers = Arc::new(FixedAnswers {
+            execute: state,
+            check,
+            ours: std::sync::Mutex::default(),
+        });
         let producer = TransactionProducer::builder(common.group.as_str())
             .producer(|b| {
                 b.configure(|c| {
@@ -440,17 +470,14 @@ async fn run_transactional(
                     c.compression = compression(args.compress);
                 })
             })
-            .listener(Arc::new(FixedAnswers {
-                execute: state,
-                check,
-            }))
-            .unresolved_check_answer(check)
+            .listener(answers.clone())
+            .unresolved_check_answer(TransactionState::Unknown)
             .build()
             .await
             .map_err(|e| CliError::new(Kind::Config, format!("starting the producer: {e}")))?;
-        anyhow::Ok((plan, producer))
+        anyhow::Ok((plan, producer, answers))
     };
-    let (plan, producer) = match prepared.await {
+    let (plan, producer, answers) = match prepared.await {
         Ok(p) => p,
         Err(e) => {
             let mut doc = SendDoc::base(&args.topic, args.mode, None, None);
@@ -467,6 +494,7 @@ async fn run_transactional(
     for i in 0..args.count {
         let mut m = plan.message(&args, i)?;
         let id = producer.producer().assign_uniq_key(&mut m).to_owned();
+        answers.remember(&id);
         let doc = match producer.send_in_transaction(m).await {
             Ok(r) => {
                 let mut doc = SendDoc::outcome(&args.topic, args.mode, i, id, &Ok(r.send_result));
