@@ -8,9 +8,6 @@ sleep 0.5
 /usr/bin/time -v $RMQ bench --namesrv 127.0.0.1:29876 --topic RssTopic --mode async --concurrency $1 --count 30000 --timeout 30s --json > /tmp/rss_bench_$1.json 2> /tmp/rss_time_$1.log & bpid=$!
 sleep 1.0; kill -STOP $nbpid
 sleep 4
-rpid=$(pgrep -P $bpid | head -1)
-echo "rss while stalled (KiB): $(ps -o rss= -p $rpid)"
-ss -tnp 2>/dev/null | grep 29876 | awk '{print "sendq", $3}' | sort | uniq -c | head -3
 kill -CONT $nbpid
 wait $bpid
 grep "Maximum resident" /tmp/rss_time_$1.log
