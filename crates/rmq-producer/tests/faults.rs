@@ -505,3 +505,58 @@ async fn e5_name_server_down_at_start() {
     tokio::time::sleep(5 * SECOND).await;
     assert_eq!(alive_tasks(), baseline, "no task left behind");
 }
+
+/// E6 (producer half): the name server goes down after the route was cached →
+/// sends keep succeeding through ≥ 3 poll intervals on the last good route, whose
+/// age grows (it was not refreshed: positive control that the name server really is
+/// unreachable); every acked message is stored once. The route half is
+/// `rmq-route/tests/testkit_rows.rs::e6_*`.
+#[tokio::test(start_paused = true)]
+async fn e6_name_server_down_after_caching_sends_keep_working() {
+    const POLL: Duration = Duration::from_secs(30);
+    let cluster = cluster().await;
+    let p = producer(&cluster).await;
+    assert_eq!(p.config().route_poll_interval, POLL);
+    p.send(Message::new(TOPIC, "e6 warm-up"))
+        .await
+        .expect("route cached");
+    cluster.name_server().down().await;
+    let start = Instant::now();
+    let mut keys = Vec::new();
+    let mut last_age = Duration::ZERO;
+    for round in 1..=4u32 {
+        // Just after the poll of round × 30 s.
+        tokio::time::sleep_until(start + POLL * round + SECOND).await;
+        for i in 0..3 {
+            let r = p
+                .send(Message::new(TOPIC, format!("e6 {round}.{i}")))
+                .await
+                .expect("the cached route keeps serving with the name server down");
+            keys.push(r.msg_id);
+        }
+        let stats = p.stats();
+        let age = stats
+            .routes
+            .iter()
+            .find(|r| r.topic == TOPIC)
+            .and_then(|r| r.age)
+            .expect("the topic's route is cached");
+        assert!(
+            age >= POLL * round,
+            "round {round}: not refreshed, age {age:?}"
+        );
+        assert!(
+            age > last_age,
+            "route age grows: {age:?} after {last_age:?}"
+        );
+        last_age = age;
+    }
+    assert!(
+        last_age > 3 * POLL,
+        "through ≥ 3 poll intervals: {last_age:?}"
+    );
+    for k in &keys {
+        assert_eq!(cluster.find_by_uniq_key(k).len(), 1, "{k} stored once");
+    }
+    assert_settled(&p);
+}
