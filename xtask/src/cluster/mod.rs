@@ -860,6 +860,9 @@ pub fn test_stage(workspace_root: &Path) -> Result<()> {
         let status = Command::new(&cargo)
             .current_dir(&workspace_root)
             .args(test_args())
+            // Every test binary runs even after one fails: a failure must not hide the
+            // rest of this header's results.
+            .arg("--no-fail-fast")
             .args(["--", TEST_FILTER])
             .env("RMQ_IT_NAMESRV", &state.namesrv_addr)
             .env("RMQ_IT_REQUIRED", "1")
