@@ -3,79 +3,24 @@
 //! an ordinary message sent at the same time is (the positive control), and it becomes
 //! readable once its time has come.
 
+mod real_cluster_support;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use real_cluster_support::{create_topic, pull_all};
 use rmq_producer::{HeaderFormat, Message, Producer};
-use rmq_protocol::header::create_topic::CreateTopicRequestHeader;
-use rmq_protocol::header::pull_message::PullMessageRequestHeader;
-use rmq_protocol::message::stored::decode_stored_all;
-use rmq_protocol::route::ClusterInfo;
-use rmq_protocol::{RemotingCommand, RequestCode, ResponseCode};
-use rmq_remoting::{Invoke, Pool, PoolConfig, TcpConnector};
-use rmq_testkit::real_cluster::{RealCluster, real_cluster, unique_topic};
+use rmq_remoting::{Pool, PoolConfig, TcpConnector};
+use rmq_testkit::real_cluster::{real_cluster, unique_topic};
 use tokio::time::Instant;
 
-const T: Duration = Duration::from_secs(10);
-const QUEUES: i32 = 4;
-
-/// Creates `topic` on every master; returns (broker name, address).
-async fn create_topic(pool: &Pool, cluster: &RealCluster, topic: &str) -> Vec<(String, String)> {
-    let info = pool
-        .invoke(
-            &cluster.namesrv,
-            RemotingCommand::request(RequestCode::GET_BROKER_CLUSTER_INFO),
-            T,
-        )
-        .await
-        .expect("cluster info");
-    let info = ClusterInfo::parse(info.body_bytes()).expect("cluster info body");
-    let masters: Vec<(String, String)> = info
-        .broker_addr_table
-        .values()
-        .filter_map(|b| Some((b.broker_name.clone(), b.master_addr()?.to_owned())))
-        .collect();
-    for (_, addr) in &masters {
-        let req = RemotingCommand::with_header(
-            RequestCode::UPDATE_AND_CREATE_TOPIC,
-            &CreateTopicRequestHeader::new(topic, QUEUES),
-        );
-        let resp = pool.invoke(addr, req, T).await.expect("create topic");
-        assert_eq!(resp.response_code(), ResponseCode::SUCCESS);
-    }
-    masters
-}
-
-/// The UNIQ_KEYs readable in `topic` now (every queue of every master, from offset 0).
+/// The UNIQ_KEYs readable in `topic` now.
 async fn readable(pool: &Pool, masters: &[(String, String)], topic: &str) -> Vec<String> {
-    let mut keys = Vec::new();
-    for (name, addr) in masters {
-        for queue in 0..QUEUES {
-            let mut offset = 0;
-            loop {
-                let mut h =
-                    PullMessageRequestHeader::one_shot("rmq_it_delay_cg", topic, queue, offset, 32);
-                h.bname = Some(name.clone());
-                let req = RemotingCommand::with_header(RequestCode::PULL_MESSAGE, &h);
-                let resp = pool.invoke(addr, req, T).await.expect("pull");
-                if resp.response_code() != ResponseCode::SUCCESS {
-                    break;
-                }
-                let mut n = 0;
-                for m in decode_stored_all(resp.body_bytes()) {
-                    let m = m.expect("stored message");
-                    n += 1;
-                    offset = offset.max(m.queue_offset + 1);
-                    keys.push(m.msg_id().unwrap_or_default().to_owned());
-                }
-                if n == 0 {
-                    break;
-                }
-            }
-        }
-    }
-    keys
+    pull_all(pool, masters, topic, "rmq_it_delay_cg")
+        .await
+        .into_keys()
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

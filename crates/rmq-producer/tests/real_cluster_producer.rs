@@ -2,96 +2,18 @@
 //! (`cargo xtask test --stage cluster`, once per header type): every send mode, all
 //! three codecs (pulled back and decompressed by their sysFlag), and the ordered send.
 
+mod real_cluster_support;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use real_cluster_support::{create_topic, pull_all};
 use rmq_producer::selector::{JavaHashSelector, SelectorArg};
 use rmq_producer::{CompressionType, HeaderFormat, Message, Producer, SendOptions, SendStatus};
-use rmq_protocol::header::create_topic::CreateTopicRequestHeader;
-use rmq_protocol::header::pull_message::PullMessageRequestHeader;
-use rmq_protocol::message::stored::{MessageExt, decode_stored_all};
 use rmq_protocol::message::sys_flag::SysFlag;
-use rmq_protocol::route::ClusterInfo;
-use rmq_protocol::{RemotingCommand, RequestCode, ResponseCode};
-use rmq_remoting::{Invoke, Pool, PoolConfig, TcpConnector};
-use rmq_testkit::real_cluster::{RealCluster, real_cluster, unique_topic};
-
-const T: Duration = Duration::from_secs(10);
-
-/// Creates `topic` with 4 queues on every master; returns (broker name, address).
-async fn create_topic(pool: &Pool, cluster: &RealCluster, topic: &str) -> Vec<(String, String)> {
-    let info = pool
-        .invoke(
-            &cluster.namesrv,
-            RemotingCommand::request(RequestCode::GET_BROKER_CLUSTER_INFO),
-            T,
-        )
-        .await
-        .expect("cluster info");
-    let info = ClusterInfo::parse(info.body_bytes()).expect("cluster info body");
-    let masters: Vec<(String, String)> = info
-        .broker_addr_table
-        .values()
-        .filter_map(|b| Some((b.broker_name.clone(), b.master_addr()?.to_owned())))
-        .collect();
-    for (_, addr) in &masters {
-        let req = RemotingCommand::with_header(
-            RequestCode::UPDATE_AND_CREATE_TOPIC,
-            &CreateTopicRequestHeader::new(topic, 4),
-        );
-        let resp = pool.invoke(addr, req, T).await.expect("create topic");
-        assert_eq!(resp.response_code(), ResponseCode::SUCCESS);
-    }
-    masters
-}
-
-/// Every stored message of `topic`, by UNIQ_KEY.
-async fn pull_all(
-    pool: &Pool,
-    masters: &[(String, String)],
-    topic: &str,
-) -> HashMap<String, Vec<(String, MessageExt)>> {
-    let mut out: HashMap<String, Vec<(String, MessageExt)>> = HashMap::new();
-    for (name, addr) in masters {
-        for queue in 0..4 {
-            let mut offset = 0;
-            loop {
-                let mut h = PullMessageRequestHeader::one_shot(
-                    "rmq_it_producer_cg",
-                    topic,
-                    queue,
-                    offset,
-                    32,
-                );
-                h.bname = Some(name.clone());
-                let resp = pool
-                    .invoke(
-                        addr,
-                        RemotingCommand::with_header(RequestCode::PULL_MESSAGE, &h),
-                        T,
-                    )
-                    .await
-                    .expect("pull");
-                if resp.response_code() != ResponseCode::SUCCESS {
-                    break;
-                }
-                let mut n = 0;
-                for m in decode_stored_all(resp.body_bytes()) {
-                    let m = m.expect("stored message");
-                    n += 1;
-                    offset = offset.max(m.queue_offset + 1);
-                    let key = m.msg_id().unwrap_or_default().to_owned();
-                    out.entry(key).or_default().push((name.clone(), m));
-                }
-                if n == 0 {
-                    break;
-                }
-            }
-        }
-    }
-    out
-}
+use rmq_remoting::{Pool, PoolConfig, TcpConnector};
+use rmq_testkit::real_cluster::{real_cluster, unique_topic};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_cluster_every_send_mode_and_codec_round_trips() {
@@ -212,7 +134,7 @@ async fn real_cluster_every_send_mode_and_codec_round_trips() {
     // Read everything back (one-way sends may land a moment later).
     let mut stored = HashMap::new();
     for _ in 0..50 {
-        stored = pull_all(&pool, &masters, &topic).await;
+        stored = pull_all(&pool, &masters, &topic, "rmq_it_producer_cg").await;
         if expected.keys().all(|k| stored.contains_key(k)) {
             break;
         }

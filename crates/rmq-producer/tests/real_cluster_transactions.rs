@@ -4,53 +4,25 @@
 //! committed one, and after the unknown one was checked back), and an unknown one is
 //! checked back through the listener and then committed.
 
+mod real_cluster_support;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use real_cluster_support::{T, create_topic};
 use rmq_producer::transaction::{
     BoxFuture, CheckRequest, LocalTransaction, TransactionListener, TransactionProducer,
     TransactionState,
 };
 use rmq_producer::{HeaderFormat, Message};
-use rmq_protocol::header::create_topic::CreateTopicRequestHeader;
 use rmq_protocol::header::pull_message::PullMessageRequestHeader;
 use rmq_protocol::message::stored::{MessageExt, decode_stored_all};
 use rmq_protocol::message::sys_flag::SysFlag;
-use rmq_protocol::route::ClusterInfo;
 use rmq_protocol::{RemotingCommand, RequestCode, ResponseCode};
 use rmq_remoting::{Invoke, Pool, PoolConfig, TcpConnector};
-use rmq_testkit::real_cluster::{RealCluster, real_cluster, unique_topic};
+use rmq_testkit::real_cluster::{real_cluster, unique_topic};
 use tokio::time::Instant;
-
-const T: Duration = Duration::from_secs(10);
-
-/// Creates `topic` with 4 queues on every master; returns (broker name, address).
-async fn create_topic(pool: &Pool, cluster: &RealCluster, topic: &str) -> Vec<(String, String)> {
-    let info = pool
-        .invoke(
-            &cluster.namesrv,
-            RemotingCommand::request(RequestCode::GET_BROKER_CLUSTER_INFO),
-            T,
-        )
-        .await
-        .expect("cluster info");
-    let info = ClusterInfo::parse(info.body_bytes()).expect("cluster info body");
-    let masters: Vec<(String, String)> = info
-        .broker_addr_table
-        .values()
-        .filter_map(|b| Some((b.broker_name.clone(), b.master_addr()?.to_owned())))
-        .collect();
-    for (_, addr) in &masters {
-        let req = RemotingCommand::with_header(
-            RequestCode::UPDATE_AND_CREATE_TOPIC,
-            &CreateTopicRequestHeader::new(topic, 4),
-        );
-        let resp = pool.invoke(addr, req, T).await.expect("create topic");
-        assert_eq!(resp.response_code(), ResponseCode::SUCCESS);
-    }
-    masters
-}
 
 /// Every readable message of `topic`, by UNIQ_KEY.
 async fn pull_all(
