@@ -168,7 +168,8 @@ pub(crate) fn plan_free(plan: &PortPlan) -> bool {
 /// <state-dir>/logs/<node>.log      stdout+stderr, appended across restarts (kept by `down`)
 /// <state-dir>/<node>/              ROCKETMQ_HOME and working directory (removed by `down`)
 /// <state-dir>/<node>/home/         HOME of the process (removed by `down`)
-/// <state-dir>/<node>/store/        broker store, both storePathRootDir keys (removed by `down`)
+/// <state-dir>/<node>/store/        broker store, both storePathRootDir keys (removed by `down`),
+///                                  or <store-root>/<node>/store (see [`super::disk`])
 /// ```
 #[derive(Clone, Debug)]
 pub(crate) struct NodeLayout {
@@ -180,13 +181,18 @@ pub(crate) struct NodeLayout {
 }
 
 impl NodeLayout {
-    pub(crate) fn new(state_dir: &Path, name: &str) -> Self {
+    /// `store_root`: where the stores go if not under the node's directory.
+    pub(crate) fn new(state_dir: &Path, name: &str, store_root: Option<&Path>) -> Self {
         let dir = state_dir.join(name);
+        let store = match store_root {
+            Some(root) => root.join(name).join("store"),
+            None => dir.join("store"),
+        };
         NodeLayout {
             config: state_dir.join(format!("{name}.toml")),
             log: state_dir.join("logs").join(format!("{name}.log")),
             home: dir.join("home"),
-            store: (name != NAMESRV).then(|| dir.join("store")),
+            store: (name != NAMESRV).then_some(store),
             dir,
         }
     }

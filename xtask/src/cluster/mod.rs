@@ -38,6 +38,7 @@
 //! The `cluster` stage of `cargo xtask test` is [`test_stage`].
 
 mod config;
+mod disk;
 mod install;
 mod process;
 mod state;
@@ -304,11 +305,16 @@ fn status_json(state: &ClusterState) -> Result<serde_json::Value> {
 }
 
 /// The node records of a fresh cluster (no PIDs yet).
-fn plan_nodes(state_dir: &Path, plan: &PortPlan, bins: &PeerBinaries) -> Vec<NodeState> {
+fn plan_nodes(
+    state_dir: &Path,
+    store_root: Option<&Path>,
+    plan: &PortPlan,
+    bins: &PeerBinaries,
+) -> Vec<NodeState> {
     NODES
         .iter()
         .map(|&name| {
-            let layout = NodeLayout::new(state_dir, name);
+            let layout = NodeLayout::new(state_dir, name, store_root);
             let (binary, port) = match plan.broker(name) {
                 Some(b) => (bins.broker.clone(), b.listen),
                 None => (bins.namesrv.clone(), plan.namesrv),
@@ -361,18 +367,23 @@ fn up(
 
     fs::create_dir_all(state_dir.join("logs"))
         .with_context(|| format!("creating the state directory {}", state_dir.display()))?;
-    let mut state = ClusterState::new(state_dir, plan, plan_nodes(state_dir, &plan, bins));
+    let store_root = disk::store_root(state_dir);
+    if let Some(root) = &store_root {
+        eprintln!("cluster: broker stores under {}", root.display());
+    }
+    let nodes = plan_nodes(state_dir, store_root.as_deref(), &plan, bins);
+    let mut state = ClusterState::new(state_dir, plan, nodes);
     for node in &state.nodes {
         // a fresh cluster: wipe stores and homes left by a cluster that died without `down`,
         // and start fresh logs
-        remove_dir_if_exists(&node.dir)?;
+        remove_node_dirs(node)?;
         match fs::remove_file(&node.log) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 return Err(e).with_context(|| format!("removing {}", node.log.display()));
             }
             _ => {}
         }
-        let layout = NodeLayout::new(state_dir, &node.name);
+        let layout = NodeLayout::new(state_dir, &node.name, store_root.as_deref());
         let text = if node.name == NAMESRV {
             config::namesrv_toml(&layout, &plan)?
         } else {
@@ -389,7 +400,7 @@ fn up(
         match stop_cluster(&state) {
             Ok(()) => {
                 for node in &state.nodes {
-                    let _ = fs::remove_dir_all(&node.dir);
+                    let _ = remove_node_dirs(node);
                 }
                 let _ = fs::remove_file(ClusterState::path(state_dir));
             }
@@ -544,6 +555,21 @@ fn stop_cluster(state: &ClusterState) -> Result<()> {
     Ok(())
 }
 
+/// Removes a node's directory and its store; a store outside the node's directory (on a
+/// tmpfs, see [`disk`]) takes its `<root>/<node>` directory and, once empty, the root along.
+fn remove_node_dirs(node: &NodeState) -> Result<()> {
+    remove_dir_if_exists(&node.dir)?;
+    if let Some(store) = node.store.as_deref().filter(|s| !s.starts_with(&node.dir)) {
+        let node_root = store.parent().unwrap_or(store);
+        remove_dir_if_exists(node_root)?;
+        if let Some(root) = node_root.parent() {
+            // fails while the other broker's store is still there: fine
+            let _ = fs::remove_dir(root);
+        }
+    }
+    Ok(())
+}
+
 fn remove_dir_if_exists(dir: &Path) -> Result<()> {
     match fs::remove_dir_all(dir) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -565,7 +591,7 @@ fn down(state_dir: &Path) -> Result<bool> {
     };
     stop_cluster(&state)?;
     for node in &state.nodes {
-        remove_dir_if_exists(&node.dir)?;
+        remove_node_dirs(node)?;
     }
     let path = ClusterState::path(state_dir);
     fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;

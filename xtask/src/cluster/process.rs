@@ -65,6 +65,7 @@ pub(crate) fn spawn(node: &NodeState, detach: Detach) -> Result<u32> {
     }
     if let Some(store) = &node.store {
         fs::create_dir_all(store).with_context(|| format!("creating {}", store.display()))?;
+        super::disk::check_store_fs(&node.name, store)?;
     }
     if let Some(parent) = node.log.parent() {
         fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
