@@ -48,6 +48,8 @@ impl FsUsage {
 }
 
 /// statvfs of `path`, or of its nearest existing ancestor.
+// statvfs field types differ between platforms (u64 on Linux x86_64, u32 elsewhere).
+#[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
 pub(crate) fn usage(path: &Path) -> Option<FsUsage> {
     let mut probe = path;
     while !probe.exists() {
