@@ -67,12 +67,6 @@ pub(crate) struct Delivered {
     pub(crate) result: SendResult,
 }
 
-/// A random number from std's per-instance random hasher keys (no extra crate).
-fn jitter() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(std::time::Instant::now())
-}
-
 /// "Now" for the fault strategy: the runtime's clock (tokio's `Instant`) as a std
 /// `Instant`. Latencies are measured on the runtime's clock, so isolation windows
 /// must be too: reading `std::time::Instant` here would freeze every window under
@@ -512,6 +506,6 @@ impl Inner {
         let span = u64::try_from(half.as_micros())
             .unwrap_or(u64::MAX)
             .saturating_add(1);
-        half + Duration::from_micros(jitter() % span)
+        half + Duration::from_micros(self.random.below(span))
     }
 }

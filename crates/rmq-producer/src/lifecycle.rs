@@ -48,6 +48,8 @@ pub(crate) fn spawn_background(inner: &Arc<Inner>) -> Result<(), String> {
         let mut next = Instant::now() + Duration::from_secs(1).min(interval);
         loop {
             tokio::select! {
+                // biased: a fixed polling order keeps seeded runs reproducible
+                biased;
                 _ = stop.wait_for(|s| *s) => return,
                 _ = tokio::time::sleep_until(next) => {}
             }
@@ -64,6 +66,8 @@ pub(crate) fn spawn_background(inner: &Arc<Inner>) -> Result<(), String> {
     tokio::spawn(async move {
         loop {
             tokio::select! {
+                // biased: a fixed polling order keeps seeded runs reproducible
+                biased;
                 _ = stop.wait_for(|s| *s) => return,
                 _ = tokio::time::sleep(DETECT_INTERVAL) => {}
             }
@@ -78,6 +82,8 @@ pub(crate) fn spawn_background(inner: &Arc<Inner>) -> Result<(), String> {
     tokio::spawn(async move {
         loop {
             let event = tokio::select! {
+                // biased: a fixed polling order keeps seeded runs reproducible
+                biased;
                 _ = stop.wait_for(|s| *s) => return,
                 e = events.recv() => e,
             };

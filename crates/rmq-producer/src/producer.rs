@@ -10,7 +10,7 @@ use rmq_protocol::id::uniq::UniqIdGenerator;
 use rmq_protocol::message::Message;
 use rmq_protocol::message::send_result::SendResult;
 use rmq_remoting::acl::{AclCredentials, AclHook};
-use rmq_remoting::{Connector, Pool, PoolConfig, RpcHook};
+use rmq_remoting::{Connector, Pool, PoolConfig, RandomSource, RpcHook};
 use rmq_route::{NameServerClient, NameServerConfig, RouteCache, RouteCacheConfig};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
@@ -50,6 +50,8 @@ pub(crate) struct Inner {
     pub(crate) stop: watch::Sender<bool>,
     /// Failpoint (feature `__failpoints`): every compression fails.
     pub(crate) fail_compression: bool,
+    /// Retry backoff jitter.
+    pub(crate) random: RandomSource,
 }
 
 /// Permits held while a send is in flight (back-pressure). Released on drop, also
@@ -145,6 +147,7 @@ pub struct ProducerBuilder {
     forbidden: Vec<Arc<dyn CheckForbiddenHook>>,
     rpc_hooks: Vec<Arc<dyn RpcHook>>,
     fail_compression: bool,
+    random_seed: Option<u64>,
 }
 
 /// Building a producer failed.
@@ -211,7 +214,40 @@ impl ProducerBuilder {
             forbidden: Vec::new(),
             rpc_hooks: Vec::new(),
             fail_compression: false,
+            random_seed: None,
         }
+    }
+
+    /// Seeds the producer's own random choices: the first name server, where each
+    /// topic's round-robin over queues starts, and the jitter of retry and reconnect
+    /// backoffs. **For deterministic tests** (a seeded chaos run replays exactly);
+    /// production code leaves it unset, so that clients spread over name servers and
+    /// queues.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// let mut queues = Vec::new();
+    /// for _ in 0..2 {
+    ///     let producer = rmq_producer::Producer::builder("orders")
+    ///         .namesrv(cluster.name_server_addr())
+    /// #       .connector(cluster.connector())
+    ///         .random_seed(42)
+    ///         .build()
+    ///         .await?;
+    ///     let sent = producer.send(rmq_producer::Message::new("TopicTest", "x")).await?;
+    ///     queues.push(sent.message_queue);
+    ///     producer.close(std::time::Duration::from_secs(1)).await;
+    /// }
+    /// assert_eq!(queues[0], queues[1], "one seed, one first queue");
+    /// # Ok(()) }
+    /// ```
+    pub fn random_seed(mut self, seed: u64) -> Self {
+        self.random_seed = Some(seed);
+        self
     }
 
     /// Test-only failpoint (feature `__failpoints`, not part of the API): every
@@ -507,8 +543,13 @@ impl ProducerBuilder {
             }
             rpc_hooks.push(Arc::new(AclHook::new(creds)));
         }
+        let random = match self.random_seed {
+            Some(seed) => RandomSource::seeded(seed),
+            None => RandomSource::from_entropy(),
+        };
         let pool_config = PoolConfig {
             connect_timeout: config.connect_timeout,
+            random: random.derive(1),
             ..PoolConfig::default()
         };
         let pool = Pool::with_hooks(connector, pool_config, rpc_hooks);
@@ -517,7 +558,10 @@ impl ProducerBuilder {
         let ns = NameServerClient::new(
             Arc::new(pool.clone()),
             config.namesrv_addrs.iter(),
-            NameServerConfig::default(),
+            NameServerConfig {
+                first_index: Some(random.next_u64() as usize),
+                ..NameServerConfig::default()
+            },
         );
         let routes = RouteCache::new(
             ns,
@@ -527,6 +571,7 @@ impl ProducerBuilder {
                 default_topic_fallback: config.tbw102_fallback,
                 default_topic: config.create_topic_key.clone(),
                 default_topic_queue_nums: config.default_topic_queue_nums,
+                random: random.derive(2),
                 ..RouteCacheConfig::default()
             },
         );
@@ -570,6 +615,7 @@ impl ProducerBuilder {
             closed: AtomicBool::new(false),
             stop,
             fail_compression: self.fail_compression,
+            random: random.derive(3),
             config,
         });
         crate::lifecycle::spawn_background(&inner).map_err(BuildError::Startup)?;

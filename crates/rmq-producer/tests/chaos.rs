@@ -237,6 +237,10 @@ struct Outcome {
     recovery: Duration,
     /// Attempts that went to a broker while it was stalled or slow.
     attempts_into_faults: usize,
+    /// What the run did, in order, without the (time-derived) UNIQ_KEYs: every
+    /// call's record as it resolved, every attempt's broker and instant, and every
+    /// stored copy. Two runs of one seed must produce the same trace.
+    trace: Vec<String>,
     wall: std::time::Duration,
 }
 
@@ -296,6 +300,9 @@ async fn execute_async(run: &Run) -> Outcome {
         .namesrv(cluster.name_server_addr())
         .connector(cluster.connector())
         .send_hook(attempts.clone())
+        // The producer's own random choices (round-robin starts, backoff jitter)
+        // follow the seed too, so that a seed replays the whole run.
+        .random_seed(run.seed)
         .configure(|c| {
             c.send_timeout = TIMEOUT;
             // Shorter than the shortest fault, so every route change is seen.
@@ -369,6 +376,7 @@ async fn execute_async(run: &Run) -> Outcome {
     }
     let recovery = recovery_time(&ledger.records());
     let attempts_into_faults = attempts_into(&schedule, &attempts, ledger.start());
+    let trace = trace(&ledger.records(), &attempts, ledger.start(), &cluster);
     producer.close(Duration::from_secs(1)).await;
     cluster.shutdown().await;
     Outcome {
@@ -377,8 +385,56 @@ async fn execute_async(run: &Run) -> Outcome {
         report,
         recovery,
         attempts_into_faults,
+        trace,
         wall: std::time::Duration::ZERO,
     }
+}
+
+/// The run's behaviour as comparable lines (see [`Outcome::trace`]).
+fn trace(
+    records: &[SendRecord],
+    attempts: &Attempts,
+    start: Instant,
+    cluster: &FakeCluster,
+) -> Vec<String> {
+    let mut lines: Vec<String> = records
+        .iter()
+        .map(|r| {
+            let outcome = match &r.outcome {
+                SendOutcome::Acked => "acked".to_owned(),
+                // the detail names message ids, which are time-derived
+                SendOutcome::Failed { delivery, .. } => format!("failed {delivery:?}"),
+            };
+            format!(
+                "call {} {:?} started {:?} resolved {:?} attempts {} {outcome}",
+                String::from_utf8_lossy(&r.body),
+                r.mode,
+                r.started,
+                r.resolved,
+                r.attempts
+            )
+        })
+        .collect();
+    let log = attempts.log.lock().unwrap_or_else(|e| e.into_inner());
+    lines.extend(log.iter().map(|(broker, at)| {
+        format!(
+            "attempt {broker} at {:?}",
+            at.saturating_duration_since(start)
+        )
+    }));
+    let mut stored: Vec<String> = stored_copies(cluster, TOPIC)
+        .iter()
+        .map(|c| {
+            format!(
+                "stored {} on {}",
+                String::from_utf8_lossy(&c.body),
+                c.broker
+            )
+        })
+        .collect();
+    stored.sort();
+    lines.extend(stored);
+    lines
 }
 
 /// The longest time from a failed call's resolution to the next acknowledged one
@@ -522,11 +578,13 @@ fn g2_latency_fault_tolerance_avoids_sick_brokers_and_recovers() {
     );
 }
 
-/// A seed reproduces its fault timeline and workload exactly. The producer's own
-/// choices are not seeded (round-robin start, backoff jitter: OS randomness), so the
-/// outcome counts of two runs may differ; both runs must keep every invariant.
+/// A seed replays a run exactly: the fault timeline, and also everything the
+/// producer did (its own random choices follow the seed through
+/// `ProducerBuilder::random_seed`): every call's outcome and timing, every
+/// attempt's broker and instant, every stored copy. Positive control: another seed
+/// gives another run.
 #[test]
-fn g1_a_seed_reproduces_its_fault_timeline() {
+fn g1_a_seed_replays_its_run_exactly() {
     let (seeds, _) = params();
     let run = Run::g1(seeds[0], Duration::from_secs(5));
     let (a, b) = (execute(&run), execute(&run));
@@ -536,15 +594,19 @@ fn g1_a_seed_reproduces_its_fault_timeline() {
     let scheduled: Vec<_> = a.schedule.events.iter().map(|e| Some(e.at)).collect();
     assert_eq!(applied(&a), scheduled, "{}", run.replay());
     assert_eq!(applied(&b), scheduled, "{}", run.replay());
-    let summary = |o: &Outcome| {
-        o.report
-            .to_string()
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_owned()
-    };
-    println!("run 1: {}\nrun 2: {}", summary(&a), summary(&b));
+    if let Some(i) =
+        (0..a.trace.len().max(b.trace.len())).find(|&i| a.trace.get(i) != b.trace.get(i))
+    {
+        panic!(
+            "seed {} did not replay: {} vs {} trace lines; first difference at line {i}:\n  run 1: {:?}\n  run 2: {:?}\nreplay: {}",
+            run.seed,
+            a.trace.len(),
+            b.trace.len(),
+            a.trace.get(i),
+            b.trace.get(i),
+            run.replay()
+        );
+    }
     // Both keep the invariants (fault coverage is G1's job: 5 s is short for it).
     for out in [&a, &b] {
         assert!(
@@ -558,4 +620,11 @@ fn g1_a_seed_reproduces_its_fault_timeline() {
             out.context(&run)
         );
     }
+    println!(
+        "seed {}: {} trace lines identical in two runs",
+        run.seed,
+        a.trace.len()
+    );
+    let other = execute(&Run::g1(seeds[0].wrapping_add(1), Duration::from_secs(5)));
+    assert_ne!(other.trace, a.trace, "another seed must give another run");
 }

@@ -28,6 +28,7 @@ pub mod handler;
 pub mod hook;
 pub mod invoke;
 mod pool;
+pub mod random;
 pub mod stats;
 #[cfg(feature = "tls")]
 pub mod tls;
@@ -42,4 +43,5 @@ pub use handler::RequestHandler;
 pub use hook::{HookError, RpcHook};
 pub use invoke::{BoxFuture, Invoke};
 pub use pool::{Pool, PoolConfig};
+pub use random::RandomSource;
 pub use stats::{ConnectionStats, PoolStats};

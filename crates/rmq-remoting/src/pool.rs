@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rand::Rng;
 use rmq_protocol::{RemotingCommand, ResponseCode};
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
@@ -18,6 +17,7 @@ use crate::error::RemotingError;
 use crate::handler::RequestHandler;
 use crate::hook::RpcHook;
 use crate::invoke::{BoxFuture, Invoke};
+use crate::random::RandomSource;
 use crate::stats::{Counters, PoolStats};
 
 /// Settings of a [`Pool`].
@@ -32,6 +32,8 @@ pub struct PoolConfig {
     pub reconnect_backoff_min: Duration,
     /// Cap of the reconnect backoff.
     pub reconnect_backoff_max: Duration,
+    /// The reconnect backoff's jitter (seed it to replay a test run).
+    pub random: RandomSource,
 }
 
 impl Default for PoolConfig {
@@ -41,6 +43,7 @@ impl Default for PoolConfig {
             connect_timeout: Duration::from_secs(3),
             reconnect_backoff_min: Duration::from_millis(100),
             reconnect_backoff_max: Duration::from_secs(10),
+            random: RandomSource::default(),
         }
     }
 }
@@ -251,8 +254,10 @@ impl Pool {
             .saturating_mul(1u32 << failures.saturating_sub(1).min(20))
             .min(cfg.reconnect_backoff_max);
         let half = exp / 2;
-        let jitter =
-            rand::rng().random_range(0..=half.as_micros().min(u128::from(u64::MAX)) as u64);
+        let span = u64::try_from(half.as_micros())
+            .unwrap_or(u64::MAX)
+            .saturating_add(1);
+        let jitter = cfg.random.below(span);
         half + Duration::from_micros(jitter)
     }
 

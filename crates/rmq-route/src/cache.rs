@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use rmq_protocol::route::TopicRouteData;
+use rmq_remoting::RandomSource;
 use tokio::sync::{OnceCell, broadcast};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -44,6 +45,9 @@ pub struct RouteCacheConfig {
     /// Capacity of the [`RouteEvent`] channel; a receiver that falls further behind
     /// loses the oldest events (`RecvError::Lagged`). Default 64.
     pub event_capacity: usize,
+    /// Where each new [`TopicPublishInfo`]'s round-robin counter starts (random, so
+    /// that clients spread over the queues; seed it to replay a test run).
+    pub random: RandomSource,
 }
 
 impl Default for RouteCacheConfig {
@@ -56,6 +60,7 @@ impl Default for RouteCacheConfig {
             default_topic: DEFAULT_TOPIC.to_owned(),
             default_topic_queue_nums: DEFAULT_TOPIC_QUEUE_NUMS,
             event_capacity: 64,
+            random: RandomSource::default(),
         }
     }
 }
@@ -606,7 +611,7 @@ impl RouteCache {
             self.fetch(topic, timeout, allow_fallback)
                 .await
                 .and_then(|(route, borrowed)| {
-                    if borrowed {
+                    let info = if borrowed {
                         TopicPublishInfo::from_default_topic_route(
                             topic,
                             &route,
@@ -614,7 +619,9 @@ impl RouteCache {
                         )
                     } else {
                         TopicPublishInfo::from_route(topic, &route)
-                    }
+                    }?;
+                    info.reset_index(self.inner.config.random.next_u64() as u32);
+                    Ok(info)
                 });
         self.install(topic, built)
     }

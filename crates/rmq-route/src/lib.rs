@@ -62,17 +62,9 @@ pub use name_server::{
 pub use poller::PollerHandle;
 pub use publish_info::{INDEX_MASK, TopicPublishInfo};
 
-/// A random `u64` from std's per-process random hash keys (no `rand` dependency):
-/// used for the first name server and the round-robin counter's start, where
-/// spreading clients matters and cryptographic quality does not.
+/// A random `u64` from OS entropy, for callers without a [`rmq_remoting::RandomSource`]
+/// of their own (a standalone [`TopicPublishInfo`], a [`NameServerClient`] without
+/// `first_index`): spreading clients matters here, cryptographic quality does not.
 pub(crate) fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static SALT: AtomicU64 = AtomicU64::new(0);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(SALT.fetch_add(1, Ordering::Relaxed));
-    if let Ok(d) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-        h.write_u128(d.as_nanos());
-    }
-    h.finish()
+    rmq_remoting::RandomSource::from_entropy().next_u64()
 }

@@ -58,6 +58,8 @@ impl RouteCache {
                     break;
                 }
                 tokio::select! {
+                    // biased: a fixed polling order keeps seeded runs reproducible
+                    biased;
                     changed = stop.changed() => {
                         if changed.is_err() {
                             break;
@@ -66,6 +68,8 @@ impl RouteCache {
                     _ = ticker.tick() => {
                         let Some(cache) = weak.upgrade() else { break };
                         tokio::select! {
+                            // biased: a fixed polling order keeps seeded runs reproducible
+                            biased;
                             changed = stop.changed() => {
                                 if changed.is_err() {
                                     break;

@@ -237,6 +237,8 @@ impl Producer {
             .map_err(RequestError::Send)?;
         let mut stop = inner.stop.subscribe();
         let outcome = tokio::select! {
+            // biased: a fixed polling order keeps seeded runs reproducible
+            biased;
             r = tokio::time::timeout_at(deadline, reply) => r,
             _ = stop.wait_for(|s| *s) => {
                 return Err(RequestError::Shutdown { correlation_id });

@@ -582,7 +582,11 @@ impl Driver {
             *r = Some(reason.clone());
         }
         Counters::add(&self.counters.closed, 1);
-        for (_, p) in self.pending.drain() {
+        // Oldest first (opaques are assigned in order): the same failures in the same
+        // order on every run, whatever the map's hash keys (seeded replays need it).
+        let mut failed: Vec<(i32, Pending)> = self.pending.drain().collect();
+        failed.sort_unstable_by_key(|(opaque, _)| *opaque);
+        for (_, p) in failed {
             let written = p.end <= self.written;
             let _ = p.reply.send(Err(RemotingError::ConnectionClosed {
                 addr: self.addr.clone(),
