@@ -475,16 +475,25 @@ impl FaultStrategy for LatencyFaultStrategy {
         let end = now.checked_add(duration);
 
         let mut items = self.lock();
-        if !items.contains_key(broker) && items.len() >= self.max_brokers {
-            Self::evict_one(&mut items, now);
+        if !items.contains_key(broker) {
+            if items.len() >= self.max_brokers {
+                Self::evict_one(&mut items, now);
+            }
+            // the broker's name is copied once, when it is first seen (not per result)
+            items.insert(
+                broker.to_owned(),
+                Item {
+                    latency: report.latency,
+                    until: None,
+                    reachable: true,
+                    check_at: None,
+                    touched: now,
+                },
+            );
         }
-        let item = items.entry(broker.to_owned()).or_insert(Item {
-            latency: report.latency,
-            until: None,
-            reachable: true,
-            check_at: None,
-            touched: now,
-        });
+        let Some(item) = items.get_mut(broker) else {
+            return;
+        };
         item.latency = report.latency;
         item.touched = now;
         match self.rule {

@@ -181,7 +181,7 @@ impl Inner {
             .collect();
         let prepared = Prepared {
             wire_topic: self.wire_topic(&topic),
-            topic,
+            topic: topic.into(),
             body: body.freeze(),
             sys_flag: 0,
             flag: 0,

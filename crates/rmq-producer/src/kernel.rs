@@ -47,10 +47,10 @@ pub(crate) enum Mode {
 /// A send ready for the wire.
 #[derive(Debug)]
 pub(crate) struct Prepared {
-    /// Topic as the user named it.
-    pub(crate) topic: String,
+    /// Topic as the user named it (inline when short: no allocation per send).
+    pub(crate) topic: rmq_protocol::FieldValue,
     /// Topic on the wire (namespace applied).
-    pub(crate) wire_topic: String,
+    pub(crate) wire_topic: rmq_protocol::FieldValue,
     /// Body on the wire (compressed, or an encoded batch).
     pub(crate) body: Bytes,
     pub(crate) sys_flag: i32,
@@ -321,7 +321,7 @@ impl Inner {
                         msg_id: p.msg_id.clone(),
                         offset_msg_id: String::new(),
                         message_queue: MessageQueue::new(
-                            &p.topic,
+                            p.topic.as_str(),
                             &queue.broker_name,
                             queue.queue_id,
                         ),
@@ -408,7 +408,7 @@ impl Inner {
                 let result = SendResult::from_response(
                     status,
                     p.msg_id.clone(),
-                    p.topic.clone(),
+                    p.topic.to_string(),
                     queue.broker_name.clone(),
                     header,
                 );

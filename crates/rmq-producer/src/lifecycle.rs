@@ -137,7 +137,7 @@ impl Inner {
                     if wanted.iter().any(|w| w == name)
                         && !targets.iter().any(|(n, _): &(String, String)| n == name)
                     {
-                        targets.push((name.to_owned(), self.broker_addr(addr)));
+                        targets.push((name.to_owned(), self.broker_addr(addr).into_owned()));
                         topic.get_or_insert_with(|| t.clone());
                     }
                 }

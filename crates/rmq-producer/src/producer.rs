@@ -64,16 +64,16 @@ pub(crate) struct InFlight {
 
 impl Inner {
     /// The address to send to: the VIP (listen − 2) port when configured.
-    pub(crate) fn broker_addr(&self, addr: &str) -> String {
+    pub(crate) fn broker_addr<'a>(&self, addr: &'a str) -> std::borrow::Cow<'a, str> {
         if !self.config.vip_channel {
-            return addr.to_owned();
+            return std::borrow::Cow::Borrowed(addr);
         }
         match addr
             .rsplit_once(':')
             .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
         {
-            Some((host, port)) if port > 2 => format!("{host}:{}", port - 2),
-            _ => addr.to_owned(),
+            Some((host, port)) if port > 2 => format!("{host}:{}", port - 2).into(),
+            _ => std::borrow::Cow::Borrowed(addr),
         }
     }
 

@@ -16,10 +16,10 @@ use crate::producer::Inner;
 
 impl Inner {
     /// The topic on the wire: wrapped in the namespace when one is configured.
-    pub(crate) fn wire_topic(&self, topic: &str) -> String {
+    pub(crate) fn wire_topic(&self, topic: &str) -> rmq_protocol::FieldValue {
         match &self.config.namespace {
-            Some(ns) => rmq_route::namespace::wrap(ns, topic).into_owned(),
-            None => topic.to_owned(),
+            Some(ns) => rmq_route::namespace::wrap(ns, topic).into(),
+            None => topic.into(),
         }
     }
 
@@ -107,7 +107,7 @@ impl Inner {
             }
         };
         Ok(Prepared {
-            topic: message.topic().to_owned(),
+            topic: message.topic().into(),
             wire_topic: self.wire_topic(message.topic()),
             body,
             sys_flag,

@@ -10,8 +10,10 @@ use std::borrow::Cow;
 use std::fmt;
 
 use crate::ordered_map::OrderedMap;
+use crate::value::FieldValue;
 
-/// An insertion-ordered `String → String` map with map semantics (one value per key).
+/// An insertion-ordered string map with map semantics (one value per key); values are
+/// [`FieldValue`]s (short ones inline).
 ///
 /// Lookups are linear: headers carry a handful of fields, where a scan of a small
 /// vector beats hashing.
@@ -56,12 +58,12 @@ impl ExtFields {
     }
 
     /// Inserts or replaces `key`. A replaced entry keeps its position.
-    pub fn insert(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<String>) {
+    pub fn insert(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<FieldValue>) {
         self.entries.insert(key.into(), value.into());
     }
 
     /// Inserts `key` only when `value` is `Some` (Java omits null fields).
-    pub fn insert_opt(&mut self, key: &'static str, value: Option<impl Into<String>>) {
+    pub fn insert_opt(&mut self, key: &'static str, value: Option<impl Into<FieldValue>>) {
         if let Some(v) = value {
             self.insert(key, v);
         }
@@ -130,7 +132,7 @@ impl fmt::Debug for ExtFields {
     }
 }
 
-impl<K: Into<Cow<'static, str>>, V: Into<String>> FromIterator<(K, V)> for ExtFields {
+impl<K: Into<Cow<'static, str>>, V: Into<FieldValue>> FromIterator<(K, V)> for ExtFields {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         let mut m = Self::new();
         for (k, v) in iter {
@@ -140,7 +142,7 @@ impl<K: Into<Cow<'static, str>>, V: Into<String>> FromIterator<(K, V)> for ExtFi
     }
 }
 
-impl<K: Into<Cow<'static, str>>, V: Into<String>> Extend<(K, V)> for ExtFields {
+impl<K: Into<Cow<'static, str>>, V: Into<FieldValue>> Extend<(K, V)> for ExtFields {
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
         for (k, v) in iter {
             self.insert(k, v);

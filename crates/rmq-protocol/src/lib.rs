@@ -38,7 +38,9 @@ pub mod message;
 mod ordered_map;
 pub mod route;
 pub mod validate;
+pub mod value;
 
 pub use code::{LanguageCode, RequestCode, ResponseCode, RpcFlags, SerializeType};
 pub use command::RemotingCommand;
 pub use ext::ExtFields;
+pub use value::FieldValue;

@@ -3,10 +3,12 @@
 //! replaced entry keeps its position, linear lookups (these maps hold a handful of
 //! entries, where a scan beats hashing).
 
-/// An insertion-ordered map from `K` (any string-like key) to `String`.
+use crate::value::FieldValue;
+
+/// An insertion-ordered map from `K` (any string-like key) to a [`FieldValue`].
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub(crate) struct OrderedMap<K> {
-    entries: Vec<(K, String)>,
+    entries: Vec<(K, FieldValue)>,
 }
 
 impl<K: AsRef<str>> OrderedMap<K> {
@@ -38,7 +40,7 @@ impl<K: AsRef<str>> OrderedMap<K> {
     }
 
     /// Inserts or replaces `key` in place, returning the previous value.
-    pub(crate) fn insert(&mut self, key: K, value: String) -> Option<String> {
+    pub(crate) fn insert(&mut self, key: K, value: FieldValue) -> Option<FieldValue> {
         match self
             .entries
             .iter_mut()
@@ -55,7 +57,7 @@ impl<K: AsRef<str>> OrderedMap<K> {
     /// Removes `key`, keeping the order of the others.
     pub(crate) fn remove(&mut self, key: &str) -> Option<String> {
         let idx = self.entries.iter().position(|(k, _)| k.as_ref() == key)?;
-        Some(self.entries.remove(idx).1)
+        Some(self.entries.remove(idx).1.into_string())
     }
 
     pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {

@@ -61,7 +61,7 @@ impl Inner {
         let result = async {
             let _permit = self.admit(message.body().len(), deadline, true).await?;
             let prepared = Prepared {
-                topic: message.topic().to_owned(),
+                topic: message.topic().into(),
                 wire_topic: self.wire_topic(message.topic()),
                 body: message.body().clone(),
                 sys_flag: SysFlag::TRANSACTION_PREPARED,
@@ -193,7 +193,7 @@ impl Inner {
             from_transaction_check: false,
             msg_id: sent.msg_id.clone(),
             transaction_id: sent.transaction_id.clone(),
-            topic: Some(wire_topic),
+            topic: Some(wire_topic.into_string()),
             bname: Some(broker.clone()),
         };
         self.end_oneway(&addr, &header, remark, deadline)

@@ -19,11 +19,11 @@ use crate::command::RemotingCommand;
 use crate::ext::ExtFields;
 
 #[derive(Deserialize)]
-struct JsonHeader<'a> {
+struct JsonHeader {
     #[serde(default)]
     code: i32,
-    #[serde(default, borrow)]
-    language: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    language: Option<JsonLanguage>,
     #[serde(default)]
     version: i32,
     #[serde(default)]
@@ -34,6 +34,31 @@ struct JsonHeader<'a> {
     remark: Option<String>,
     #[serde(default, rename = "extFields")]
     ext_fields: Option<JsonExt>,
+}
+
+/// `language`, mapped straight to its code (no `String` per frame; serde never borrows
+/// into an `Option<Cow<str>>`). Unknown names are `OTHER`, as before.
+struct JsonLanguage(LanguageCode);
+
+impl<'de> Deserialize<'de> for JsonLanguage {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(JsonLanguageVisitor)
+    }
+}
+
+struct JsonLanguageVisitor;
+
+impl Visitor<'_> for JsonLanguageVisitor {
+    type Value = JsonLanguage;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a language name")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<JsonLanguage, E> {
+        Ok(JsonLanguage(
+            LanguageCode::from_json_name(v).unwrap_or(LanguageCode::OTHER),
+        ))
+    }
 }
 
 /// `extFields`, kept in wire order, `null` values dropped.
@@ -98,7 +123,7 @@ impl Visitor<'_> for ExtKeyVisitor {
 }
 
 /// One ext value: a string, or a scalar kept as its text; `null` is `None`.
-struct ExtValue(Option<String>);
+struct ExtValue(Option<crate::value::FieldValue>);
 
 impl<'de> Deserialize<'de> for ExtValue {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -115,22 +140,23 @@ impl Visitor<'_> for ExtValueVisitor {
         f.write_str("a string, number, boolean or null")
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<ExtValue, E> {
-        Ok(ExtValue(Some(v.to_owned())))
+        // short values stay inline: no allocation per field
+        Ok(ExtValue(Some(v.into())))
     }
     fn visit_string<E: de::Error>(self, v: String) -> Result<ExtValue, E> {
-        Ok(ExtValue(Some(v)))
+        Ok(ExtValue(Some(v.into())))
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<ExtValue, E> {
-        Ok(ExtValue(Some(v.to_string())))
+        Ok(ExtValue(Some(crate::value::FieldValue::from_i64(v))))
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<ExtValue, E> {
-        Ok(ExtValue(Some(v.to_string())))
+        Ok(ExtValue(Some(v.to_string().into())))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<ExtValue, E> {
-        Ok(ExtValue(Some(v.to_string())))
+        Ok(ExtValue(Some(v.to_string().into())))
     }
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<ExtValue, E> {
-        Ok(ExtValue(Some(v.to_string())))
+        Ok(ExtValue(Some(if v { "true" } else { "false" }.into())))
     }
     fn visit_unit<E: de::Error>(self) -> Result<ExtValue, E> {
         Ok(ExtValue(None))
@@ -142,12 +168,9 @@ impl Visitor<'_> for ExtValueVisitor {
 
 /// Decodes a JSON header. The body is attached by the caller.
 pub(super) fn decode_header(header: &[u8]) -> Result<RemotingCommand, DecodeError> {
-    let h: JsonHeader<'_> =
+    let h: JsonHeader =
         serde_json::from_slice(header).map_err(|e| DecodeError::Json(e.to_string()))?;
-    let language = match h.language.as_deref() {
-        Some(name) => LanguageCode::from_json_name(name).unwrap_or(LanguageCode::OTHER),
-        None => LanguageCode::OTHER,
-    };
+    let language = h.language.map_or(LanguageCode::OTHER, |l| l.0);
     Ok(RemotingCommand {
         code: h.code,
         language,

@@ -51,21 +51,32 @@ impl CommandHeader for SendMessageRequestHeader {
         out.insert("defaultTopic", self.default_topic.as_str());
         out.insert(
             "defaultTopicQueueNums",
-            self.default_topic_queue_nums.to_string(),
+            crate::value::FieldValue::from_i64(self.default_topic_queue_nums.into()),
         );
-        out.insert("queueId", self.queue_id.to_string());
-        out.insert("sysFlag", self.sys_flag.to_string());
-        out.insert("bornTimestamp", self.born_timestamp.to_string());
-        out.insert("flag", self.flag.to_string());
+        out.insert(
+            "queueId",
+            crate::value::FieldValue::from_i64(self.queue_id.into()),
+        );
+        out.insert(
+            "sysFlag",
+            crate::value::FieldValue::from_i64(self.sys_flag.into()),
+        );
+        out.insert(
+            "bornTimestamp",
+            crate::value::FieldValue::from_i64(self.born_timestamp.into()),
+        );
+        out.insert("flag", crate::value::FieldValue::from_i64(self.flag.into()));
         out.insert_opt("properties", self.properties.as_deref());
         out.insert_opt(
             "reconsumeTimes",
-            self.reconsume_times.map(|v| v.to_string()),
+            self.reconsume_times
+                .map(|v| crate::value::FieldValue::from_i64(v.into())),
         );
         out.insert("unitMode", bool_str(self.unit_mode));
         out.insert_opt(
             "maxReconsumeTimes",
-            self.max_reconsume_times.map(|v| v.to_string()),
+            self.max_reconsume_times
+                .map(|v| crate::value::FieldValue::from_i64(v.into())),
         );
         out.insert("batch", bool_str(self.batch));
         out.insert_opt("bname", self.bname.as_deref());

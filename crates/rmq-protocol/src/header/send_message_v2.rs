@@ -11,6 +11,7 @@
 use super::send_message::SendMessageRequestHeader;
 use super::{CommandHeader, FieldsExt, HeaderError, I32, I64, bool_str};
 use crate::ext::ExtFields;
+use crate::value::FieldValue;
 
 /// The V2 send request header (protocol.md section 3.1). Field names are the V1
 /// meanings; each field's doc names its wire key.
@@ -81,27 +82,9 @@ pub struct SendMessageRequestHeaderV2Ref<'a> {
     pub broker_name: Option<&'a str>,
 }
 
-/// A number as a `String` with one exactly-sized allocation.
-fn num(v: i64) -> String {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut n = v.unsigned_abs();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let mut out = String::with_capacity(digits.len() - i + usize::from(v < 0));
-    if v < 0 {
-        out.push('-');
-    }
-    for &d in &digits[i..] {
-        out.push(char::from(d));
-    }
-    out
+/// A number as an inline [`FieldValue`] (no allocation).
+fn num(v: i64) -> FieldValue {
+    FieldValue::from_i64(v)
 }
 
 impl SendMessageRequestHeaderV2Ref<'_> {

@@ -88,12 +88,22 @@ impl SendMessageResponseHeader {
 impl CommandHeader for SendMessageResponseHeader {
     fn write_to(&self, out: &mut ExtFields) {
         out.insert("msgId", self.msg_id.as_str());
-        out.insert("queueId", self.queue_id.to_string());
-        out.insert("queueOffset", self.queue_offset.to_string());
+        out.insert(
+            "queueId",
+            crate::value::FieldValue::from_i64(self.queue_id.into()),
+        );
+        out.insert(
+            "queueOffset",
+            crate::value::FieldValue::from_i64(self.queue_offset.into()),
+        );
         out.insert_opt("transactionId", self.transaction_id.as_deref());
         out.insert_opt("batchUniqId", self.batch_uniq_id.as_deref());
         out.insert_opt("recallHandle", self.recall_handle.as_deref());
-        out.insert_opt("delayTime", self.delay_time.map(|v| v.to_string()));
+        out.insert_opt(
+            "delayTime",
+            self.delay_time
+                .map(|v| crate::value::FieldValue::from_i64(v.into())),
+        );
         out.insert_opt(MSG_REGION, self.region_id.as_deref());
         out.insert_opt(TRACE_ON, self.trace_on.as_deref());
     }

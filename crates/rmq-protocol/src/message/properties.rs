@@ -355,8 +355,14 @@ impl Properties {
 
     /// Inserts or replaces `key`, returning the previous value. A replaced entry keeps
     /// its position. No check is made here; see [`check_encodable`].
-    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) -> Option<String> {
-        self.entries.insert(key.into(), value.into())
+    pub fn insert(
+        &mut self,
+        key: impl Into<String>,
+        value: impl Into<crate::value::FieldValue>,
+    ) -> Option<String> {
+        self.entries
+            .insert(key.into(), value.into())
+            .map(crate::value::FieldValue::into_string)
     }
 
     /// Removes `key`, returning its value. The order of the others is kept.
@@ -381,7 +387,7 @@ impl fmt::Debug for Properties {
     }
 }
 
-impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Properties {
+impl<K: Into<String>, V: Into<crate::value::FieldValue>> FromIterator<(K, V)> for Properties {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         let mut m = Self::new();
         m.extend(iter);
@@ -389,7 +395,7 @@ impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Properties {
     }
 }
 
-impl<K: Into<String>, V: Into<String>> Extend<(K, V)> for Properties {
+impl<K: Into<String>, V: Into<crate::value::FieldValue>> Extend<(K, V)> for Properties {
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
         for (k, v) in iter {
             self.insert(k, v);
