@@ -63,7 +63,7 @@ impl CommandHeader for SendMessageRequestHeader {
         );
         out.insert(
             "bornTimestamp",
-            crate::value::FieldValue::from_i64(self.born_timestamp.into()),
+            crate::value::FieldValue::from_i64(self.born_timestamp),
         );
         out.insert("flag", crate::value::FieldValue::from_i64(self.flag.into()));
         out.insert_opt("properties", self.properties.as_deref());

@@ -94,7 +94,7 @@ impl CommandHeader for SendMessageResponseHeader {
         );
         out.insert(
             "queueOffset",
-            crate::value::FieldValue::from_i64(self.queue_offset.into()),
+            crate::value::FieldValue::from_i64(self.queue_offset),
         );
         out.insert_opt("transactionId", self.transaction_id.as_deref());
         out.insert_opt("batchUniqId", self.batch_uniq_id.as_deref());
@@ -102,7 +102,7 @@ impl CommandHeader for SendMessageResponseHeader {
         out.insert_opt(
             "delayTime",
             self.delay_time
-                .map(|v| crate::value::FieldValue::from_i64(v.into())),
+                .map(|v| crate::value::FieldValue::from_i64(v)),
         );
         out.insert_opt(MSG_REGION, self.region_id.as_deref());
         out.insert_opt(TRACE_ON, self.trace_on.as_deref());
