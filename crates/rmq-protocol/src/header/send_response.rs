@@ -101,8 +101,7 @@ impl CommandHeader for SendMessageResponseHeader {
         out.insert_opt("recallHandle", self.recall_handle.as_deref());
         out.insert_opt(
             "delayTime",
-            self.delay_time
-                .map(|v| crate::value::FieldValue::from_i64(v)),
+            self.delay_time.map(crate::value::FieldValue::from_i64),
         );
         out.insert_opt(MSG_REGION, self.region_id.as_deref());
         out.insert_opt(TRACE_ON, self.trace_on.as_deref());
