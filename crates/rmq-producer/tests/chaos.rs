@@ -81,11 +81,11 @@ fn params() -> (Vec<u64>, Duration) {
 
 // ----- the client side -----
 
-/// Counts attempts per UNIQ_KEY and logs (broker, instant) of each.
+/// Counts attempts per UNIQ_KEY and logs (broker, queue, instant) of each.
 #[derive(Debug, Default)]
 struct Attempts {
     per_key: Mutex<HashMap<String, u32>>,
-    log: Mutex<Vec<(String, Instant)>>,
+    log: Mutex<Vec<(String, i32, Instant)>>,
 }
 
 impl Attempts {
@@ -104,10 +104,11 @@ impl SendHook for Attempts {
             .unwrap_or_else(|e| e.into_inner())
             .entry(key)
             .or_default() += 1;
-        self.log
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((ctx.queue.broker_name.clone(), Instant::now()));
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).push((
+            ctx.queue.broker_name.clone(),
+            ctx.queue.queue_id,
+            Instant::now(),
+        ));
     }
 }
 
@@ -416,9 +417,9 @@ fn trace(
         })
         .collect();
     let log = attempts.log.lock().unwrap_or_else(|e| e.into_inner());
-    lines.extend(log.iter().map(|(broker, at)| {
+    lines.extend(log.iter().map(|(broker, queue, at)| {
         format!(
-            "attempt {broker} at {:?}",
+            "attempt {broker} queue {queue} at {:?}",
             at.saturating_duration_since(start)
         )
     }));
@@ -426,9 +427,11 @@ fn trace(
         .iter()
         .map(|c| {
             format!(
-                "stored {} on {}",
+                "stored {} on {} queue {} offset {}",
                 String::from_utf8_lossy(&c.body),
-                c.broker
+                c.broker,
+                c.queue_id,
+                c.queue_offset
             )
         })
         .collect();
@@ -461,7 +464,7 @@ fn recovery_time(records: &[SendRecord]) -> Duration {
 fn attempts_into(schedule: &Schedule, attempts: &Attempts, start: Instant) -> usize {
     let log = attempts.log.lock().unwrap_or_else(|e| e.into_inner());
     log.iter()
-        .filter(|(broker, at)| {
+        .filter(|(broker, _queue, at)| {
             let t = at.saturating_duration_since(start);
             schedule.events.iter().any(|e| {
                 matches!(e.kind, FaultKind::Stall | FaultKind::Slow)

@@ -143,6 +143,10 @@ impl Ledger {
 pub struct StoredCopy {
     /// The broker that stored it.
     pub broker: String,
+    /// The queue it was stored in.
+    pub queue_id: i32,
+    /// Its offset in that queue (the order the broker stored it in).
+    pub queue_offset: i64,
     /// Its UNIQ_KEY property (`None`: the client sent none).
     pub uniq_key: Option<String>,
     /// Its body as stored.
@@ -157,6 +161,8 @@ pub fn stored_copies(cluster: &FakeCluster, topic: &str) -> Vec<StoredCopy> {
         .flat_map(|b| {
             b.messages_for(topic).into_iter().map(|m| StoredCopy {
                 broker: b.broker_name().to_owned(),
+                queue_id: m.queue_id,
+                queue_offset: m.queue_offset,
                 uniq_key: m.uniq_key.clone(),
                 body: m.body.clone(),
             })
@@ -377,6 +383,8 @@ mod tests {
     fn copy(broker: &str, key: &str, body: &str) -> StoredCopy {
         StoredCopy {
             broker: broker.into(),
+            queue_id: 0,
+            queue_offset: 0,
             uniq_key: Some(key.into()),
             body: Bytes::copy_from_slice(body.as_bytes()),
         }

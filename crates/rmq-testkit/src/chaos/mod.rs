@@ -5,9 +5,11 @@
 //! Run it on a current-thread runtime with paused time and
 //! [`Transport::Memory`](crate::fake::Transport::Memory): the fault timeline and the
 //! workload are then reproduced exactly by the seed. (Whether the client's own
-//! choices are too depends on the client: `rmq-producer` seeds its round-robin start
-//! and backoff jitter from the OS, so two runs of one seed see the same faults at
-//! the same instants but may route some sends differently.)
+//! choices are too depends on the client: `rmq-producer` replays a run exactly when
+//! it is also given the seed with `ProducerBuilder::random_seed`, which fixes its
+//! first name server, round-robin starts, retry and reconnect jitter; without it
+//! those come from OS entropy, and two runs of one seed see the same faults at the
+//! same instants but may route some sends differently.)
 //!
 //! * [`ChaosRng`]: SplitMix64, our own, so seeds mean the same everywhere.
 //! * [`Schedule::generate`]: kills, restarts, stalls, pauses, slow handling, busy
