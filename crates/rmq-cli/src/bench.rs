@@ -5,8 +5,8 @@
 //! Shape of a run:
 //! - `--mode sync`: `--concurrency` worker tasks, each awaiting `send` in a loop
 //!   (the Java tool's 64 threads);
-//! - `--mode async`: one loop hands messages to `send_with_callback`, at most
-//!   `--concurrency` in flight (a semaphore);
+//! - `--mode async`: `--concurrency` chains of `send_with_callback`, each callback
+//!   issuing its chain's next send (at most `--concurrency` in flight);
 //! - `--mode oneway`: `--concurrency` workers awaiting `send_oneway` (acked = written);
 //! - `--mode batch`: `--concurrency` workers, each sending `--batch-size` messages
 //!   per `send_batch` call.
@@ -30,7 +30,7 @@ use anyhow::Context;
 use bytes::Bytes;
 use rmq_producer::compress::Compression;
 use rmq_producer::{CompressionType, Message, Producer, ResponseCode, SendError, SendErrorKind};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::args::{BenchArgs, Common, CompressArg, HeaderArg, ModeArg};
@@ -341,27 +341,40 @@ impl Job {
         (message, key)
     }
 
+    /// `--concurrency` chains of callbacks: each completion records its event and
+    /// issues the chain's next send from the callback itself, so at most
+    /// `concurrency` sends are in flight and no issuing task has to be woken per
+    /// completion (a single issuer behind a semaphore was the bench's own
+    /// bottleneck, docs/benchmarks.md).
     async fn run_async(self, concurrency: usize) {
-        let permits = Arc::new(Semaphore::new(concurrency));
-        loop {
-            let Ok(permit) = permits.clone().acquire_owned().await else {
-                break;
-            };
-            if self.plan.claim(1) == 0 {
+        let job = Arc::new(self);
+        for _ in 0..concurrency {
+            if !Job::issue(&job) {
                 break;
             }
-            let (message, key) = self.message();
-            let tx = self.tx.clone();
-            let t0 = Instant::now();
-            self.producer.send_with_callback(message, move |result| {
-                let latency = t0.elapsed();
-                drop(permit);
-                let _ = tx.send(match result {
-                    Ok(_) => Event::Acked { key, latency },
-                    Err(e) => Event::Failed { reason: reason(&e) },
-                });
-            });
         }
+    }
+
+    /// Issues one async send whose callback issues the next; false once the plan
+    /// says stop (or no runtime is left to send on).
+    fn issue(job: &Arc<Job>) -> bool {
+        if tokio::runtime::Handle::try_current().is_err() || job.plan.claim(1) == 0 {
+            return false;
+        }
+        let (message, key) = job.message();
+        let t0 = Instant::now();
+        let next = job.clone();
+        job.producer.send_with_callback(message, move |result| {
+            let latency = t0.elapsed();
+            let event = match result {
+                Ok(_) => Event::Acked { key, latency },
+                Err(e) => Event::Failed { reason: reason(&e) },
+            };
+            if next.tx.send(event).is_ok() {
+                Job::issue(&next);
+            }
+        });
+        true
     }
 
     async fn run_worker(self, mode: ModeArg, batch_size: usize) {

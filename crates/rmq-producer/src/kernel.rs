@@ -206,7 +206,8 @@ impl Inner {
         // The latest attempt stored with a warning status that was retried
         // (`retry_on_not_stored`): the message is stored, so if the retries fail this
         // is the outcome, as Java returns its earlier non-OK SendResult.
-        let mut stored: Option<SendResult> = None;
+        // Boxed: rare, and inline it would add its size to every send in flight.
+        let mut stored: Option<Box<SendResult>> = None;
         let mut attempt = 0u32;
         while attempt < max_attempts {
             let now = Instant::now();
@@ -424,7 +425,7 @@ impl Inner {
                         ?status,
                         "stored with a warning status; retrying on another broker as configured"
                     );
-                    stored = Some(result);
+                    stored = Some(Box::new(result));
                     last_broker = Some(queue.broker_name.clone());
                     continue;
                 }
@@ -464,7 +465,7 @@ impl Inner {
             }
         }
         if let Some(result) = stored {
-            return Ok(Delivered { result });
+            return Ok(Delivered { result: *result });
         }
         let attempts = attempt;
         let err = match last_error {

@@ -270,15 +270,14 @@ impl Producer {
     }
 }
 
-type Callback = Box<dyn FnOnce(Result<SendResult, SendError>) + Send>;
-
 /// Calls its callback exactly once: with the result, or with a `Shutdown` error if
-/// dropped first (the task was cancelled, e.g. the runtime shut down).
-pub(crate) struct CallbackGuard(Option<Callback>);
+/// dropped first (the task was cancelled, e.g. the runtime shut down). The callback
+/// is held inline (no box per send).
+pub(crate) struct CallbackGuard<F: FnOnce(Result<SendResult, SendError>)>(Option<F>);
 
-impl CallbackGuard {
-    pub(crate) fn new(f: impl FnOnce(Result<SendResult, SendError>) + Send + 'static) -> Self {
-        Self(Some(Box::new(f)))
+impl<F: FnOnce(Result<SendResult, SendError>)> CallbackGuard<F> {
+    pub(crate) fn new(f: F) -> Self {
+        Self(Some(f))
     }
 
     pub(crate) fn call(mut self, result: Result<SendResult, SendError>) {
@@ -288,7 +287,7 @@ impl CallbackGuard {
     }
 }
 
-impl Drop for CallbackGuard {
+impl<F: FnOnce(Result<SendResult, SendError>)> Drop for CallbackGuard<F> {
     fn drop(&mut self) {
         if let Some(f) = self.0.take() {
             f(Err(SendError::new(

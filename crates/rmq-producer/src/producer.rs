@@ -829,9 +829,18 @@ impl Producer {
         F: FnOnce(Result<SendResult, SendError>) + Send + 'static,
     {
         let guard = crate::lifecycle::CallbackGuard::new(callback);
-        let producer = self.clone();
+        let inner = self.inner.clone();
+        // The task holds the send's own future and nothing more (no `send` /
+        // `send_with` layers around it): its size is the memory of each async send
+        // in flight.
         tokio::spawn(async move {
-            let result = producer.send(message).await;
+            let options = SendOptions::default();
+            let result = match &inner.auto_batch {
+                Some(acc) if acc.accepts(&inner.config, &message, &options) => {
+                    crate::accumulator::send(&inner, acc, message, options, true).await
+                }
+                _ => inner.send_one(message, options, Mode::Auto, true).await,
+            };
             guard.call(result);
         });
     }

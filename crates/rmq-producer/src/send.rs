@@ -125,45 +125,55 @@ impl Inner {
     }
 
     /// One message, any mode: validate, stamp, take permits, prepare, deliver.
-    pub(crate) async fn send_one(
+    ///
+    /// A plain `fn` returning one `async move` block rather than an `async fn`: an
+    /// `async fn` keeps its arguments twice in its state (as arguments and as
+    /// locals), and this future is held by every send in flight.
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an `async fn` would store the arguments twice per send in flight"
+    )]
+    pub(crate) fn send_one(
         &self,
         mut message: Message,
         options: SendOptions,
         mode: Mode,
         wait_for_room: bool,
-    ) -> Result<SendResult, SendError> {
-        let started = Instant::now();
-        let deadline = started + options.timeout.unwrap_or(self.config.send_timeout);
-        let result = async {
-            self.check(&message)?;
-            let msg_id = self.stamp(&mut message)?;
-            let _permit = self
-                .admit(message.body().len(), deadline, wait_for_room)
-                .await?;
-            let prepared = self.prepare(&message, msg_id)?;
-            let retries = options.retries.unwrap_or(self.config.retries);
-            self.deliver(
-                &prepared,
-                Some(&message),
-                &options.target,
-                mode,
-                retries,
-                deadline,
-            )
-            .instrument(
-                debug_span!("rmq.send", topic = %message.topic(), uniq_key = %prepared.msg_id),
-            )
-            .await
-        }
-        .await;
-        match result {
-            Ok(d) => {
-                self.stats.record_ok(started.elapsed());
-                Ok(d.result)
+    ) -> impl Future<Output = Result<SendResult, SendError>> {
+        async move {
+            let started = Instant::now();
+            let deadline = started + options.timeout.unwrap_or(self.config.send_timeout);
+            let result = async {
+                self.check(&message)?;
+                let msg_id = self.stamp(&mut message)?;
+                let _permit = self
+                    .admit(message.body().len(), deadline, wait_for_room)
+                    .await?;
+                let prepared = self.prepare(&message, msg_id)?;
+                let retries = options.retries.unwrap_or(self.config.retries);
+                self.deliver(
+                    &prepared,
+                    Some(&message),
+                    &options.target,
+                    mode,
+                    retries,
+                    deadline,
+                )
+                .instrument(
+                    debug_span!("rmq.send", topic = %message.topic(), uniq_key = %prepared.msg_id),
+                )
+                .await
             }
-            Err(e) => {
-                self.stats.record_failure(e.kind());
-                Err(e.with_message(message))
+            .await;
+            match result {
+                Ok(d) => {
+                    self.stats.record_ok(started.elapsed());
+                    Ok(d.result)
+                }
+                Err(e) => {
+                    self.stats.record_failure(e.kind());
+                    Err(e.with_message(message))
+                }
             }
         }
     }

@@ -77,6 +77,7 @@ const SENDS: u64 = 500;
 ///   value (longer than `FieldValue`'s 38 inline bytes);
 /// - the request's and the response's ext-field vectors (2);
 /// - the connection's reply slot (1).
+///
 /// Every other header value (numbers, group, topic, broker name, response fields)
 /// is an inline `FieldValue` now. docs/benchmarks.md, "Profile-driven
 /// optimisation", has the before and after figures.

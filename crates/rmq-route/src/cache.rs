@@ -358,7 +358,9 @@ impl RouteCache {
                     .clone()
             };
             let remaining = deadline.saturating_duration_since(Instant::now());
-            let (result, started_here) = self.run_flight(topic, flight, remaining).await;
+            // Boxed: only a miss gets here, and inline the fetch's state would
+            // sit in every sender's future (hundreds of bytes per send in flight).
+            let (result, started_here) = Box::pin(self.run_flight(topic, flight, remaining)).await;
             // A fetch started by a caller with a shorter budget that ran out of it
             // says nothing about this caller's budget: fetch again with what is left.
             let borrowed_budget_ran_out = !started_here

@@ -387,7 +387,9 @@ pub(crate) async fn send(
             Target::Auto => crate::kernel::Mode::Auto,
             _ => crate::kernel::Mode::Pinned,
         };
-        return inner.send_one(message, options, mode, wait).await;
+        // Boxed: this rare path would otherwise make every auto-batched (and
+        // every plain) send future as big as a whole unbatched send.
+        return Box::pin(inner.send_one(message, options, mode, wait)).await;
     }
     let memory = match acc.reserve(size, deadline, wait).await {
         Ok(p) => p,
