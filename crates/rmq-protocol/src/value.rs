@@ -76,8 +76,17 @@ impl FieldValue {
     pub fn as_str(&self) -> &str {
         match &self.0 {
             Repr::Inline { len, buf } => {
-                // Only ever filled from a `&str` (or ASCII digits) of exactly `len` bytes.
-                std::str::from_utf8(&buf[..usize::from(*len)]).unwrap_or_default()
+                let bytes = &buf[..usize::from(*len)];
+                debug_assert!(std::str::from_utf8(bytes).is_ok());
+                // SAFETY: an inline value is only ever filled by `inline` (a copy of a
+                // whole `&str` of exactly `len` bytes) or `from_i64` (ASCII digits and
+                // `-`), and never mutated afterwards, so `buf[..len]` is valid UTF-8.
+                // Validating here instead cost ~11 % of a batch send's instructions
+                // (callgrind): every property and header access went through it.
+                #[allow(unsafe_code)]
+                unsafe {
+                    std::str::from_utf8_unchecked(bytes)
+                }
             }
             Repr::Heap(s) => s,
         }
