@@ -42,10 +42,15 @@ impl ClientIdentity {
             .or_else(host_ip)
             .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
         let pid = std::process::id();
-        let instance = config
-            .instance_name
-            .clone()
-            .unwrap_or_else(|| format!("{pid}#{}", now_ms()));
+        // Unique per producer, not only per process: brokers push replies and
+        // transaction checks to the connection registered under a client id, so two
+        // producers of one process sharing an id (Java's `pid#nanoTime` collides only
+        // in theory; `pid#ms` did in practice, for producers built back to back)
+        // would receive each other's pushes.
+        let instance = config.instance_name.clone().unwrap_or_else(|| {
+            let salt = rmq_remoting::RandomSource::from_entropy().next_u64() as u32;
+            format!("{pid}#{}#{salt:08x}", now_ms())
+        });
         let mut client_id = format!("{ip}@{instance}");
         if let Some(unit) = config.unit_name.as_deref().filter(|u| !u.trim().is_empty()) {
             client_id.push('@');
@@ -106,4 +111,29 @@ fn tls_connector(
         io::ErrorKind::Unsupported,
         "TLS is enabled in the configuration but rmq-producer was built without its `tls` feature",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn producers_of_one_process_get_distinct_client_ids_unless_named() {
+        let config = ProducerConfig::new("g");
+        let ids: std::collections::HashSet<String> = (0..50)
+            .map(|_| ClientIdentity::detect(&config).client_id)
+            .collect();
+        assert_eq!(ids.len(), 50, "built in the same millisecond, yet distinct");
+        let mut named = ProducerConfig::new("g");
+        named.instance_name = Some("orders".into());
+        let (a, b) = (
+            ClientIdentity::detect(&named),
+            ClientIdentity::detect(&named),
+        );
+        assert_eq!(
+            a.client_id, b.client_id,
+            "a configured instance name is kept"
+        );
+        assert!(a.client_id.ends_with("@orders"), "{}", a.client_id);
+    }
 }

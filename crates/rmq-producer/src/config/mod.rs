@@ -252,8 +252,10 @@ pub struct ProducerConfig {
     /// `vipChannelEnabled`, false since 4.x).
     pub vip_channel: bool,
     /// Instance name in the client id `ip@instance[@unit]`. Default: none, meaning
-    /// `pid#nanos` (Java `"DEFAULT"` replaced the same way). No `@`, no whitespace,
-    /// at most 255 characters.
+    /// `pid#millis#random` — unique per producer, so two producers of one process
+    /// never receive each other's reply pushes or transaction checks (Java replaces
+    /// `"DEFAULT"` with `pid#nanoTime`). No `@`, no whitespace, at most 255 characters.
+    /// Producers given the same name share a client id, as in Java.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance_name: Option<String>,
     /// Unit name appended to the client id. Default: none (Java: none). Same
