@@ -188,7 +188,7 @@ impl Inner {
             properties: BATCH_PROPERTIES.to_owned(),
             code: RequestCode::SEND_BATCH_MESSAGE,
             batch: true,
-            msg_id: ids.join(","),
+            msg_id: ids.join(",").into(),
         };
         let delivered = self
             .deliver(&prepared, None, target, mode, retries, deadline)

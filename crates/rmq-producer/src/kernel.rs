@@ -58,8 +58,8 @@ pub(crate) struct Prepared {
     pub(crate) properties: String,
     pub(crate) code: RequestCode,
     pub(crate) batch: bool,
-    /// UNIQ_KEY (comma-joined for a batch).
-    pub(crate) msg_id: String,
+    /// UNIQ_KEY (comma-joined for a batch; inline when short).
+    pub(crate) msg_id: rmq_protocol::FieldValue,
 }
 
 /// What one delivery produced.
@@ -319,7 +319,7 @@ impl Inner {
                     );
                     let result = SendResult {
                         status: SendStatus::SendOk,
-                        msg_id: p.msg_id.clone(),
+                        msg_id: p.msg_id.to_string(),
                         offset_msg_id: String::new(),
                         message_queue: MessageQueue::new(
                             p.topic.as_str(),
@@ -408,7 +408,7 @@ impl Inner {
                 };
                 let result = SendResult::from_response(
                     status,
-                    p.msg_id.clone(),
+                    p.msg_id.to_string(),
                     p.topic.to_string(),
                     queue.broker_name.clone(),
                     header,

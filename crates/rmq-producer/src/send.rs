@@ -54,7 +54,10 @@ impl Inner {
 
     /// Sets the UNIQ_KEY (kept if present, so retries and resends share it) and the
     /// namespace instance id.
-    pub(crate) fn stamp(&self, message: &mut Message) -> Result<String, SendError> {
+    pub(crate) fn stamp(
+        &self,
+        message: &mut Message,
+    ) -> Result<rmq_protocol::FieldValue, SendError> {
         if let Some(ns) = &self.config.namespace {
             message
                 .put_system_property(keys::INSTANCE_ID, ns.clone())
@@ -67,9 +70,9 @@ impl Inner {
                 })?;
         }
         if let Some(id) = message.uniq_key() {
-            return Ok(id.to_owned());
+            return Ok(id.into());
         }
-        let id = self.ids.next(crate::client::now_ms());
+        let id = self.ids.next_value(crate::client::now_ms());
         message.set_uniq_key(id.clone()).map_err(|e| {
             SendError::new(
                 SendErrorKind::InvalidMessage,
@@ -81,7 +84,11 @@ impl Inner {
     }
 
     /// Compresses (once) and encodes what goes on the wire. The message is not changed.
-    fn prepare(&self, message: &Message, msg_id: String) -> Result<Prepared, SendError> {
+    fn prepare(
+        &self,
+        message: &Message,
+        msg_id: rmq_protocol::FieldValue,
+    ) -> Result<Prepared, SendError> {
         let properties = message.encode_properties().map_err(|e| {
             SendError::new(
                 SendErrorKind::InvalidMessage,

@@ -45,6 +45,7 @@ impl Inner {
             .put_system_property(keys::PGROUP, self.group.clone())
             .map_err(invalid)?;
         self.stamp(message)
+            .map(rmq_protocol::FieldValue::into_string)
     }
 
     /// Sends a stamped half message: never compressed, sysFlag TRANSACTION_PREPARED,
@@ -69,7 +70,7 @@ impl Inner {
                 properties: message.encode_properties().map_err(invalid)?,
                 code: RequestCode::SEND_MESSAGE_V2,
                 batch: false,
-                msg_id: msg_id.to_owned(),
+                msg_id: msg_id.into(),
             };
             let max_attempts = self.config.retries.saturating_add(1);
             let mut attempts = 0;

@@ -236,6 +236,30 @@ impl UniqIdGenerator {
         format_uniq_id(&self.prefix, time_in_month(now_ms, start), next_counter())
     }
 
+    /// Like [`next`](Self::next), as a [`FieldValue`](crate::FieldValue): inline (no
+    /// allocation) for an IPv4 client, whose ids are 32 characters.
+    pub fn next_value(&self, now_ms: u64) -> crate::FieldValue {
+        let start = self.month_start(now_ms);
+        let mut buf = [0u8; 64];
+        let hex = self.prefix.hex.as_bytes();
+        let n = hex.len();
+        if n + 12 > buf.len() {
+            return self.next(now_ms).into();
+        }
+        buf[..n].copy_from_slice(hex);
+        let mut tail = [0u8; 6];
+        tail[..4].copy_from_slice(&time_in_month(now_ms, start).to_be_bytes());
+        tail[4..].copy_from_slice(&next_counter().to_be_bytes());
+        for (i, b) in tail.iter().enumerate() {
+            buf[n + 2 * i] = super::HEX_UPPER[usize::from(b >> 4)];
+            buf[n + 2 * i + 1] = super::HEX_UPPER[usize::from(b & 0x0F)];
+        }
+        // ASCII hex only: always valid UTF-8
+        std::str::from_utf8(&buf[..n + 12])
+            .map(crate::FieldValue::from)
+            .unwrap_or_default()
+    }
+
     /// Like [`next`](Self::next), appending to `out`.
     pub fn next_into(&self, now_ms: u64, out: &mut String) {
         let start = self.month_start(now_ms);
@@ -475,6 +499,29 @@ mod tests {
         assert_eq!(parts.time_in_month, 1234);
         assert_eq!(parts.ip, IpAddr::V4(Ipv4Addr::new(192, 168, 0, 1)));
         assert_eq!(parts.pid, 12345);
+    }
+
+    #[test]
+    fn next_value_is_the_same_id_inline() {
+        let g = UniqIdGenerator::new(v4_prefix());
+        let jan = utc_ms(2025, 1, 1);
+        let v = g.next_value(jan + 1234);
+        assert!(v.is_inline(), "an IPv4 id is 32 characters");
+        let (a, b) = (
+            parse_uniq_id(&v).unwrap(),
+            parse_uniq_id(&g.next(jan + 1234)).unwrap(),
+        );
+        assert_eq!(a.time_in_month, 1234);
+        assert_eq!(
+            (a.ip, a.pid, a.time_in_month),
+            (b.ip, b.pid, b.time_in_month)
+        );
+        assert_eq!(v.len(), 32);
+        assert_eq!(&v[..20], &g.next(jan)[..20], "same prefix");
+        let v6 = UniqIdGenerator::new(UniqIdPrefix::new("::1".parse().unwrap(), 7, 9));
+        let id = v6.next_value(jan + 5);
+        assert_eq!(parse_uniq_id(&id).unwrap().time_in_month, 5);
+        assert_eq!(id.len(), v6.next(jan).len());
     }
 
     #[test]

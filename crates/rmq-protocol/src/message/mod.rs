@@ -201,7 +201,12 @@ impl Message {
         self.properties.remove(key)
     }
 
-    fn put_checked(&mut self, key: &'static str, value: String) -> Result<(), PropertyError> {
+    fn put_checked(
+        &mut self,
+        key: &'static str,
+        value: impl Into<crate::value::FieldValue>,
+    ) -> Result<(), PropertyError> {
+        let value = value.into();
         check_system(key, &value)?;
         self.properties.insert(key, value);
         Ok(())
@@ -214,7 +219,7 @@ impl Message {
 
     /// Sets the tag; it must be non-empty and free of separators.
     pub fn set_tags(&mut self, tags: impl Into<String>) -> Result<(), PropertyError> {
-        self.put_checked(keys::TAGS, tags.into())
+        self.put_checked(keys::TAGS, tags.into() as String)
     }
 
     /// The business keys (`KEYS`, split on single spaces; empty pieces skipped).
@@ -338,8 +343,11 @@ impl Message {
     }
 
     /// Sets the client message id.
-    pub fn set_uniq_key(&mut self, id: impl Into<String>) -> Result<(), PropertyError> {
-        self.put_checked(keys::UNIQ_KEY, id.into())
+    pub fn set_uniq_key(
+        &mut self,
+        id: impl Into<crate::value::FieldValue>,
+    ) -> Result<(), PropertyError> {
+        self.put_checked(keys::UNIQ_KEY, id)
     }
 
     /// Whether this is a transactional half message (`TRAN_MSG` is `"true"`, any case).
@@ -371,7 +379,7 @@ impl Message {
 
     /// Sets the 5.x ordering key.
     pub fn set_sharding_key(&mut self, key: impl Into<String>) -> Result<(), PropertyError> {
-        self.put_checked(keys::SHARDING_KEY, key.into())
+        self.put_checked(keys::SHARDING_KEY, key.into() as String)
     }
 
     /// Builder form of [`set_tags`](Self::set_tags).
