@@ -48,7 +48,7 @@ impl ClientIdentity {
         // in theory; `pid#ms` did in practice, for producers built back to back)
         // would receive each other's pushes.
         let instance = config.instance_name.clone().unwrap_or_else(|| {
-            let salt = rmq_remoting::RandomSource::from_entropy().next_u64() as u32;
+            let salt = rmq_remoting::RandomSource::entropy_u64() as u32;
             format!("{pid}#{}#{salt:08x}", now_ms())
         });
         let mut client_id = format!("{ip}@{instance}");

@@ -24,7 +24,7 @@
 //! queue; the producer passes its route's list unchanged.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rmq_protocol::message::{Message, MessageQueue};
 
@@ -194,32 +194,22 @@ impl QueueSelector for JavaHashSelector {
 /// randomly by [`RandomSelector::new`] or fixed by [`RandomSelector::with_seed`] for
 /// reproducible tests. Not cryptographic.
 pub struct RandomSelector {
-    state: AtomicU64,
+    source: rmq_remoting::RandomSource,
 }
 
 impl RandomSelector {
     /// A selector with a random seed.
     pub fn new() -> Self {
-        Self::with_seed(random_seed())
+        Self {
+            source: rmq_remoting::RandomSource::from_entropy(),
+        }
     }
 
     /// A selector whose sequence of picks is fixed by `seed`.
     pub fn with_seed(seed: u64) -> Self {
         Self {
-            state: AtomicU64::new(seed),
+            source: rmq_remoting::RandomSource::seeded(seed),
         }
-    }
-
-    fn next_u64(&self) -> u64 {
-        // SplitMix64: a Weyl sequence through a mixer; the add is the only shared step.
-        const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut z = self
-            .state
-            .fetch_add(GAMMA, Ordering::Relaxed)
-            .wrapping_add(GAMMA);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
     }
 }
 
@@ -242,7 +232,7 @@ impl QueueSelector for RandomSelector {
         }
         // Multiply-shift maps 64 random bits onto 0..len without a division.
         let len = queues.len() as u128;
-        usize::try_from((u128::from(self.next_u64()) * len) >> 64).ok()
+        usize::try_from((u128::from(self.source.next_u64()) * len) >> 64).ok()
     }
 }
 
@@ -319,24 +309,6 @@ where
     fn select(&self, queues: &[MessageQueue], msg: &Message, arg: &SelectorArg) -> Option<usize> {
         (self.f)(queues, msg, arg)
     }
-}
-
-/// A seed that differs between processes and between calls, without a `rand`
-/// dependency: std's randomly keyed hasher over the time and a counter.
-fn random_seed() -> u64 {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hash, Hasher};
-    use std::time::{SystemTime, UNIX_EPOCH};
-
-    static CALLS: AtomicU64 = AtomicU64::new(0);
-    let mut h = RandomState::new().build_hasher();
-    CALLS.fetch_add(1, Ordering::Relaxed).hash(&mut h);
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0)
-        .hash(&mut h);
-    h.finish()
 }
 
 #[cfg(test)]
@@ -464,7 +436,7 @@ mod tests {
         assert_eq!(a.select(&qs[..1], &msg(), &0.into()), Some(0));
         // Unseeded selectors differ (2^-64 chance of a false failure per pick).
         let (x, y) = (RandomSelector::new(), RandomSelector::default());
-        assert_ne!(x.next_u64(), y.next_u64());
+        assert_ne!(x.source.next_u64(), y.source.next_u64());
         assert_eq!(format!("{x:?}"), "RandomSelector { .. }");
     }
 

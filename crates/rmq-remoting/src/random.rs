@@ -36,7 +36,13 @@ impl RandomSource {
 
     /// A source seeded from the operating system's randomness.
     pub fn from_entropy() -> Self {
-        Self::seeded(rand::random())
+        Self::seeded(Self::entropy_u64())
+    }
+
+    /// One number from the operating system's randomness, for a single draw that
+    /// needs no sequence (nothing is allocated).
+    pub fn entropy_u64() -> u64 {
+        rand::random()
     }
 
     /// The next number of the sequence.

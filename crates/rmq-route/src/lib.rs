@@ -66,5 +66,5 @@ pub use publish_info::{INDEX_MASK, TopicPublishInfo};
 /// of their own (a standalone [`TopicPublishInfo`], a [`NameServerClient`] without
 /// `first_index`): spreading clients matters here, cryptographic quality does not.
 pub(crate) fn random_u64() -> u64 {
-    rmq_remoting::RandomSource::from_entropy().next_u64()
+    rmq_remoting::RandomSource::entropy_u64()
 }
