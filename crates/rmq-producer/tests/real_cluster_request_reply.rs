@@ -5,48 +5,26 @@
 //! (325). The broker that receives it pushes it to the requester with
 //! PUSH_REPLY_MESSAGE_TO_CLIENT (326).
 
+mod real_cluster_support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use rmq_producer::request::{RequestError, create_reply_message};
 use rmq_producer::{HeaderFormat, Message, Producer};
-use rmq_protocol::header::create_topic::CreateTopicRequestHeader;
 use rmq_protocol::header::pull_message::PullMessageRequestHeader;
 use rmq_protocol::message::properties::keys;
 use rmq_protocol::message::stored::decode_stored_all;
-use rmq_protocol::route::ClusterInfo;
 use rmq_protocol::{RemotingCommand, RequestCode, ResponseCode};
 use rmq_remoting::{Invoke, Pool, PoolConfig, TcpConnector};
 use rmq_testkit::real_cluster::{RealCluster, real_cluster, unique_topic};
 use tokio::time::Instant;
 
-const T: Duration = Duration::from_secs(10);
+use real_cluster_support::T;
 const QUEUES: i32 = 2;
 
 async fn create_topic(pool: &Pool, cluster: &RealCluster, topic: &str) -> Vec<(String, String)> {
-    let info = pool
-        .invoke(
-            &cluster.namesrv,
-            RemotingCommand::request(RequestCode::GET_BROKER_CLUSTER_INFO),
-            T,
-        )
-        .await
-        .expect("cluster info");
-    let info = ClusterInfo::parse(info.body_bytes()).expect("cluster info body");
-    let masters: Vec<(String, String)> = info
-        .broker_addr_table
-        .values()
-        .filter_map(|b| Some((b.broker_name.clone(), b.master_addr()?.to_owned())))
-        .collect();
-    for (_, addr) in &masters {
-        let req = RemotingCommand::with_header(
-            RequestCode::UPDATE_AND_CREATE_TOPIC,
-            &CreateTopicRequestHeader::new(topic, QUEUES),
-        );
-        let resp = pool.invoke(addr, req, T).await.expect("create topic");
-        assert_eq!(resp.response_code(), ResponseCode::SUCCESS);
-    }
-    masters
+    real_cluster_support::create_topic_with_queues(pool, cluster, topic, QUEUES).await
 }
 
 /// Pulls `topic` until `n` messages are readable (or `T` passes); returns them as the

@@ -10,17 +10,15 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use real_cluster_support::{T, create_topic};
+use real_cluster_support::create_topic;
 use rmq_producer::transaction::{
     BoxFuture, CheckRequest, LocalTransaction, TransactionListener, TransactionProducer,
     TransactionState,
 };
 use rmq_producer::{HeaderFormat, Message};
-use rmq_protocol::header::pull_message::PullMessageRequestHeader;
-use rmq_protocol::message::stored::{MessageExt, decode_stored_all};
+use rmq_protocol::message::stored::MessageExt;
 use rmq_protocol::message::sys_flag::SysFlag;
-use rmq_protocol::{RemotingCommand, RequestCode, ResponseCode};
-use rmq_remoting::{Invoke, Pool, PoolConfig, TcpConnector};
+use rmq_remoting::{Pool, PoolConfig, TcpConnector};
 use rmq_testkit::real_cluster::{real_cluster, unique_topic};
 use tokio::time::Instant;
 
@@ -30,40 +28,11 @@ async fn pull_all(
     masters: &[(String, String)],
     topic: &str,
 ) -> HashMap<String, Vec<MessageExt>> {
-    let mut out: HashMap<String, Vec<MessageExt>> = HashMap::new();
-    for (name, addr) in masters {
-        for queue in 0..4 {
-            let mut offset = 0;
-            loop {
-                let mut h =
-                    PullMessageRequestHeader::one_shot("rmq_it_tx_cg", topic, queue, offset, 32);
-                h.bname = Some(name.clone());
-                let resp = pool
-                    .invoke(
-                        addr,
-                        RemotingCommand::with_header(RequestCode::PULL_MESSAGE, &h),
-                        T,
-                    )
-                    .await
-                    .expect("pull");
-                if resp.response_code() != ResponseCode::SUCCESS {
-                    break;
-                }
-                let mut n = 0;
-                for m in decode_stored_all(resp.body_bytes()) {
-                    let m = m.expect("stored message");
-                    n += 1;
-                    offset = offset.max(m.queue_offset + 1);
-                    let key = m.msg_id().unwrap_or_default().to_owned();
-                    out.entry(key).or_default().push(m);
-                }
-                if n == 0 {
-                    break;
-                }
-            }
-        }
-    }
-    out
+    real_cluster_support::pull_all(pool, masters, topic, "rmq_it_tx_cg")
+        .await
+        .into_iter()
+        .map(|(key, copies)| (key, copies.into_iter().map(|(_, m)| m).collect()))
+        .collect()
 }
 
 /// Polls the topic until `ready` holds or `limit` passes; returns the last read.

@@ -26,6 +26,16 @@ pub async fn create_topic(
     cluster: &RealCluster,
     topic: &str,
 ) -> Vec<(String, String)> {
+    create_topic_with_queues(pool, cluster, topic, QUEUES).await
+}
+
+/// Creates `topic` with `queues` queues on every master; returns (broker name, address).
+pub async fn create_topic_with_queues(
+    pool: &Pool,
+    cluster: &RealCluster,
+    topic: &str,
+    queues: i32,
+) -> Vec<(String, String)> {
     let info = pool
         .invoke(
             &cluster.namesrv,
@@ -43,7 +53,7 @@ pub async fn create_topic(
     for (_, addr) in &masters {
         let req = RemotingCommand::with_header(
             RequestCode::UPDATE_AND_CREATE_TOPIC,
-            &CreateTopicRequestHeader::new(topic, QUEUES),
+            &CreateTopicRequestHeader::new(topic, queues),
         );
         let resp = pool.invoke(addr, req, T).await.expect("create topic");
         assert_eq!(resp.response_code(), ResponseCode::SUCCESS);
