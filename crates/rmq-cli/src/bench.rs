@@ -336,7 +336,7 @@ struct Job {
 impl Job {
     /// A message with its UNIQ_KEY assigned now, so every mode can log it.
     fn message(&self) -> (Message, String) {
-        let mut message = Message::new(self.topic.clone(), self.body.clone());
+        let mut message = Message::new(self.topic.as_str(), self.body.clone());
         let key = self.producer.assign_uniq_key(&mut message).to_owned();
         (message, key)
     }

@@ -211,7 +211,7 @@ impl Sender<'_> {
                 tally.sent += 1;
                 self.expected.push(Expected {
                     mode,
-                    key: r.msg_id,
+                    key: r.msg_id.into_string(),
                     body,
                     tag,
                     compression,

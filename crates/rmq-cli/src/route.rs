@@ -98,7 +98,7 @@ impl RouteDoc {
                     info.queues()
                         .iter()
                         .map(|q| QueueRef {
-                            broker: q.broker_name.clone(),
+                            broker: q.broker_name.to_string(),
                             queue_id: q.queue_id,
                         })
                         .collect(),

@@ -123,9 +123,9 @@ impl SendDoc {
         let mut doc = Self::base(topic, mode, Some(index), Some(msg_id));
         match outcome {
             Ok(r) => {
-                doc.msg_id = Some(r.msg_id.clone());
-                doc.offset_msg_id = Some(r.offset_msg_id.clone());
-                doc.broker = Some(r.message_queue.broker_name.clone());
+                doc.msg_id = Some(r.msg_id.to_string());
+                doc.offset_msg_id = Some(r.offset_msg_id.to_string());
+                doc.broker = Some(r.message_queue.broker_name.to_string());
                 doc.queue_id = Some(r.message_queue.queue_id);
                 doc.queue_offset = Some(r.queue_offset);
                 doc.status = Some(r.status.java_name());

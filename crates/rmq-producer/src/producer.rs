@@ -707,7 +707,7 @@ impl Producer {
     /// ```
     pub fn assign_uniq_key<'m>(&self, message: &'m mut Message) -> &'m str {
         if message.uniq_key().is_none() {
-            let id = self.inner.ids.next(crate::client::now_ms());
+            let id = self.inner.ids.next_value(crate::client::now_ms());
             let _ = message.set_uniq_key(id);
         }
         message.uniq_key().unwrap_or_default()

@@ -105,7 +105,7 @@ impl SendHook for Attempts {
             .entry(key)
             .or_default() += 1;
         self.log.lock().unwrap_or_else(|e| e.into_inner()).push((
-            ctx.queue.broker_name.clone(),
+            ctx.queue.broker_name.to_string(),
             ctx.queue.queue_id,
             Instant::now(),
         ));

@@ -226,7 +226,9 @@ async fn c6_slow_broker_is_avoided_then_used_again_after_its_window() {
             .send(Message::new(TOPIC, format!("avoid {i}")))
             .await
             .unwrap();
-        *landed.entry(r.message_queue.broker_name).or_default() += 1;
+        *landed
+            .entry(r.message_queue.broker_name.into_string())
+            .or_default() += 1;
     }
     assert_eq!(
         landed.get("broker-b"),

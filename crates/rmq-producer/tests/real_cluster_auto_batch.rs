@@ -90,7 +90,7 @@ async fn real_cluster_every_batched_message_is_stored_with_its_uniq_key() {
     );
     for (body, r) in &expected {
         let copies = stored
-            .get(&r.msg_id)
+            .get(r.msg_id.as_str())
             .unwrap_or_else(|| panic!("{} not stored", r.msg_id));
         assert_eq!(copies.len(), 1, "{} stored once", r.msg_id);
         let (broker, m) = &copies[0];

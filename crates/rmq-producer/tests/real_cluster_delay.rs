@@ -78,11 +78,12 @@ async fn real_cluster_delayed_messages_become_readable_only_after_their_time() {
         .send(Message::new(&topic, "control"))
         .await
         .expect("control sent")
-        .msg_id;
+        .msg_id
+        .into_string();
     let mut delayed: HashMap<String, (&str, Duration)> = HashMap::new();
     for (name, delay, m) in forms {
         let r = producer.send(m).await.expect(name);
-        delayed.insert(r.msg_id, (name, delay));
+        delayed.insert(r.msg_id.into_string(), (name, delay));
     }
 
     // Right after the sends: the control is readable, no delayed message is.

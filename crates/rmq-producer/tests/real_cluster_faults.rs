@@ -113,7 +113,7 @@ async fn real_cluster_c2_black_holed_connect_to_broker_a_fails_over_as_not_sent(
 
     // 0 duplicates: each acked key is stored once, on broker-b.
     let stored = env.stored().await;
-    let mut keys: Vec<String> = before.into_iter().map(|r| r.msg_id).collect();
+    let mut keys: Vec<String> = before.into_iter().map(|r| r.msg_id.into_string()).collect();
     keys.push(key);
     for k in &keys {
         let copies = stored.get(k).map_or(0, Vec::len);
@@ -168,7 +168,11 @@ async fn real_cluster_c4_black_holed_broker_a_times_out_indeterminate_and_fails_
     let stored = env.stored().await;
     assert_eq!(stored.get(&key).map(Vec::len), Some(1), "{key}");
     assert_eq!(stored[&key][0].0, "broker-b");
-    for k in warm.iter().chain(before.iter().map(|r| &r.msg_id)) {
+    for k in warm
+        .iter()
+        .map(String::as_str)
+        .chain(before.iter().map(|r| r.msg_id.as_str()))
+    {
         assert_eq!(stored.get(k).map(Vec::len), Some(1), "{k}");
     }
     proxy.set_black_hole(false);
@@ -254,7 +258,7 @@ async fn real_cluster_c7_sliced_requests_and_responses_are_reassembled() {
         );
         assert!(took < Duration::from_secs(10), "{took:?}");
         assert_eq!(log.brokers(&r.msg_id), ["broker-a"]);
-        sent.push((r.msg_id, body));
+        sent.push((r.msg_id.into_string(), body));
     }
     let after = proxy.stats();
     assert!(after.to_client - before.to_client > 500, "{after:?}");
@@ -313,8 +317,8 @@ async fn real_cluster_c8_bandwidth_limit_completes_or_times_out_by_the_deadline(
     proxy.clear();
     tokio::time::sleep(Duration::from_secs(6)).await;
     let stored = env.stored().await;
-    assert_eq!(stored.get(&ok.msg_id).map(Vec::len), Some(1));
-    assert_eq!(stored[&ok.msg_id][0].1, body);
+    assert_eq!(stored.get(ok.msg_id.as_str()).map(Vec::len), Some(1));
+    assert_eq!(stored[ok.msg_id.as_str()][0].1, body);
     let copies = stored.get(&key).map_or(0, Vec::len);
     assert!(copies <= 1, "{copies}");
     if copies == 1 {
@@ -388,6 +392,6 @@ async fn real_cluster_c9_reset_mid_frame_retried_on_broker_b_with_the_same_uniq_
         copies.iter().map(|c| &c.0).collect::<Vec<_>>()
     );
     assert_eq!(copies[0].0, "broker-b");
-    assert_eq!(stored[&again.msg_id].len(), 1);
+    assert_eq!(stored[again.msg_id.as_str()].len(), 1);
     p.close(Duration::from_secs(5)).await;
 }

@@ -150,7 +150,11 @@ async fn real_cluster_c4_paused_broker_a_times_out_indeterminate_and_fails_over(
     assert!(brokers.contains(&"broker-b"), "{brokers:?}");
     assert!(copies.len() <= 2, "{brokers:?}");
     let stored = env.stored().await;
-    for k in warm.iter().chain(before.iter().map(|r| &r.msg_id)) {
+    for k in warm
+        .iter()
+        .map(String::as_str)
+        .chain(before.iter().map(|r| r.msg_id.as_str()))
+    {
         assert_eq!(stored.get(k).map(Vec::len), Some(1), "{k}");
     }
     // broker-a serves again once its isolation ends.

@@ -49,7 +49,7 @@ async fn real_cluster_every_send_mode_and_codec_round_trips() {
             .await
             .expect("sync send");
         assert_eq!(r.status, SendStatus::SendOk);
-        expected.insert(r.msg_id, body);
+        expected.insert(r.msg_id.into_string(), body);
     }
     // async with callback
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -58,7 +58,7 @@ async fn real_cluster_every_send_mode_and_codec_round_trips() {
         let tx = tx.clone();
         let b = body.clone();
         p.send_with_callback(Message::new(&topic, body), move |r| {
-            let _ = tx.send((r.map(|r| r.msg_id), b));
+            let _ = tx.send((r.map(|r| r.msg_id.into_string()), b));
         });
     }
     for _ in 0..6 {
@@ -78,7 +78,7 @@ async fn real_cluster_every_send_mode_and_codec_round_trips() {
         .collect();
     for (i, r) in p.send_batch(batch).await.into_iter().enumerate() {
         expected.insert(
-            r.expect("batch send").msg_id,
+            r.expect("batch send").msg_id.into_string(),
             format!("batch {i}").into_bytes(),
         );
     }
@@ -104,7 +104,7 @@ async fn real_cluster_every_send_mode_and_codec_round_trips() {
             .send(Message::new(&topic, body.clone()))
             .await
             .expect("compressed send");
-        expected.insert(r.msg_id, body);
+        expected.insert(r.msg_id.into_string(), body);
         pc.close(Duration::from_secs(5)).await;
     }
     // ordered: same key → same queue, order kept
@@ -117,7 +117,7 @@ async fn real_cluster_every_send_mode_and_codec_round_trips() {
             .send_with(Message::new(&topic, format!("ordered {i}")), opts)
             .await
             .expect("ordered send");
-        expected.insert(r.msg_id.clone(), format!("ordered {i}").into_bytes());
+        expected.insert(r.msg_id.to_string(), format!("ordered {i}").into_bytes());
         ordered.push(r);
     }
     assert!(
@@ -171,8 +171,11 @@ async fn real_cluster_every_send_mode_and_codec_round_trips() {
     let mut in_queue: Vec<_> = ordered
         .iter()
         .map(|r| {
-            let (broker, m) = &stored[&r.msg_id][0];
-            assert_eq!((broker, m.queue_id), (&queue.broker_name, queue.queue_id));
+            let (broker, m) = &stored[r.msg_id.as_str()][0];
+            assert_eq!(
+                (broker.as_str(), m.queue_id),
+                (queue.broker_name.as_str(), queue.queue_id)
+            );
             (
                 m.queue_offset,
                 String::from_utf8_lossy(m.message.body()).into_owned(),

@@ -74,6 +74,12 @@ impl ExtFields {
         self.entries.remove(key)
     }
 
+    /// Removes `key`, returning its value as stored: no allocation for an inline
+    /// value (what [`remove`](Self::remove) costs to make a `String`).
+    pub fn take(&mut self, key: &str) -> Option<FieldValue> {
+        self.entries.take(key)
+    }
+
     /// Iterates over `(key, value)` in insertion order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
         self.entries.iter()

@@ -56,8 +56,13 @@ impl<K: AsRef<str>> OrderedMap<K> {
 
     /// Removes `key`, keeping the order of the others.
     pub(crate) fn remove(&mut self, key: &str) -> Option<String> {
+        self.take(key).map(FieldValue::into_string)
+    }
+
+    /// Removes `key`, returning its value as stored (no allocation).
+    pub(crate) fn take(&mut self, key: &str) -> Option<FieldValue> {
         let idx = self.entries.iter().position(|(k, _)| k.as_ref() == key)?;
-        Some(self.entries.remove(idx).1.into_string())
+        Some(self.entries.remove(idx).1)
     }
 
     pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {

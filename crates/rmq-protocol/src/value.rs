@@ -176,6 +176,18 @@ impl From<Box<str>> for FieldValue {
     }
 }
 
+impl From<&FieldValue> for FieldValue {
+    fn from(v: &FieldValue) -> Self {
+        v.clone()
+    }
+}
+
+impl From<&FieldValue> for String {
+    fn from(v: &FieldValue) -> Self {
+        v.as_str().to_owned()
+    }
+}
+
 impl From<FieldValue> for String {
     fn from(v: FieldValue) -> Self {
         v.into_string()
@@ -205,6 +217,37 @@ impl PartialEq<&str> for FieldValue {
 impl PartialEq<String> for FieldValue {
     fn eq(&self, other: &String) -> bool {
         self.as_str() == other.as_str()
+    }
+}
+
+impl PartialEq<FieldValue> for str {
+    fn eq(&self, other: &FieldValue) -> bool {
+        self == other.as_str()
+    }
+}
+
+impl PartialEq<FieldValue> for &str {
+    fn eq(&self, other: &FieldValue) -> bool {
+        *self == other.as_str()
+    }
+}
+
+impl PartialEq<FieldValue> for String {
+    fn eq(&self, other: &FieldValue) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl PartialOrd for FieldValue {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Ordered as the text (`str`'s byte order).
+impl Ord for FieldValue {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
     }
 }
 

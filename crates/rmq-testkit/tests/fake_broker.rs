@@ -333,7 +333,7 @@ async fn transactions_heartbeats_and_pushes() {
                 commit_or_rollback: decision,
                 from_transaction_check: false,
                 msg_id: uniq.into(),
-                transaction_id: half.transaction_id.clone(),
+                transaction_id: half.transaction_id.as_deref().map(str::to_owned),
                 topic: Some("T".into()),
                 bname: Some("broker-a".into()),
             };

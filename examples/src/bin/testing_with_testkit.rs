@@ -15,7 +15,7 @@ async fn publish_order(
 ) -> Result<String, Box<dyn std::error::Error>> {
     let message = Message::new("Orders", format!("{{\"order\":{order_id}}}"))
         .with_keys([format!("order-{order_id}")])?;
-    Ok(producer.send(message).await?.msg_id)
+    Ok(producer.send(message).await?.msg_id.into_string())
 }
 
 #[tokio::main]

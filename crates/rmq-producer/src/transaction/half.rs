@@ -192,10 +192,10 @@ impl Inner {
             commit_log_offset: offset,
             commit_or_rollback: state.wire(),
             from_transaction_check: false,
-            msg_id: sent.msg_id.clone(),
-            transaction_id: sent.transaction_id.clone(),
+            msg_id: sent.msg_id.to_string(),
+            transaction_id: sent.transaction_id.as_deref().map(str::to_owned),
             topic: Some(wire_topic.into_string()),
-            bname: Some(broker.clone()),
+            bname: Some(broker.to_string()),
         };
         self.end_oneway(&addr, &header, remark, deadline)
             .await

@@ -298,7 +298,7 @@ impl SendHook for AttemptLog {
         self.entries.lock().unwrap().push(Attempt {
             key: ctx.message.uniq_key().unwrap_or_default().to_owned(),
             attempt: ctx.attempt,
-            broker: ctx.queue.broker_name.clone(),
+            broker: ctx.queue.broker_name.to_string(),
             outcome: None,
         });
     }

@@ -60,7 +60,7 @@ impl SendHook for AttemptLog {
         self.entries.lock().unwrap().push(Attempt {
             key: ctx.message.uniq_key().unwrap_or_default().to_owned(),
             attempt: ctx.attempt,
-            broker: ctx.queue.broker_name.clone(),
+            broker: ctx.queue.broker_name.to_string(),
             outcome: None,
             delivery: None,
             elapsed: None,
@@ -300,7 +300,7 @@ impl Env {
                 .unwrap_or_else(|e| panic!("warm-up send {i}: {e}"));
             seen.push(r.message_queue.broker_name.clone());
             assert_eq!(log.of(&r.msg_id).len(), 1, "warm-up send {i} was retried");
-            keys.push(r.msg_id);
+            keys.push(r.msg_id.into_string());
             if seen.iter().any(|b| b == "broker-a") && seen.iter().any(|b| b == "broker-b") {
                 return keys;
             }

@@ -12,6 +12,7 @@
 
 use super::{CommandHeader, FieldsExt, HeaderError, I32, I64};
 use crate::ext::ExtFields;
+use crate::value::FieldValue;
 
 /// Wire key of the broker's region id, an extra key of send responses.
 pub const MSG_REGION: &str = "MSG_REGION";
@@ -21,26 +22,29 @@ pub const TRACE_ON: &str = "TRACE_ON";
 pub const DEFAULT_REGION: &str = "DefaultRegion";
 
 /// The send response header (SUCCESS and the three stored-with-warning codes).
+///
+/// Values are [`FieldValue`]s: the ids and the region fit inline, so decoding a
+/// response with [`take_from`](Self::take_from) allocates nothing.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct SendMessageResponseHeader {
     /// `msgId` (required): the offset message id; for a batch, all ids comma-separated.
-    pub msg_id: String,
+    pub msg_id: FieldValue,
     /// `queueId` (required): the queue the message was stored in.
     pub queue_id: i32,
     /// `queueOffset` (required): consume-queue offset (of the first message of a batch).
     pub queue_offset: i64,
     /// `transactionId`: the stored message's UNIQ_KEY (5.x brokers).
-    pub transaction_id: Option<String>,
+    pub transaction_id: Option<FieldValue>,
     /// `batchUniqId`: set when a batch was stored as one entry (5.x).
-    pub batch_uniq_id: Option<String>,
+    pub batch_uniq_id: Option<FieldValue>,
     /// `recallHandle`: handle for RECALL_MESSAGE (5.3.2+, timer/delay messages).
-    pub recall_handle: Option<String>,
+    pub recall_handle: Option<FieldValue>,
     /// `delayTime`: delivery delay of a timer message, when the broker reports it.
     pub delay_time: Option<i64>,
     /// `MSG_REGION` (extra key): the broker's region id, raw.
-    pub region_id: Option<String>,
+    pub region_id: Option<FieldValue>,
     /// `TRACE_ON` (extra key): the broker's trace switch, raw.
-    pub trace_on: Option<String>,
+    pub trace_on: Option<FieldValue>,
 }
 
 impl SendMessageResponseHeader {
@@ -69,25 +73,25 @@ impl SendMessageResponseHeader {
         let queue_offset = fields.required_num("queueOffset", I64)?;
         let delay_time = fields.optional_num("delayTime", I64)?;
         let msg_id = fields
-            .remove("msgId")
+            .take("msgId")
             .ok_or(HeaderError::Missing { field: "msgId" })?;
         Ok(Self {
             msg_id,
             queue_id,
             queue_offset,
-            transaction_id: fields.remove("transactionId"),
-            batch_uniq_id: fields.remove("batchUniqId"),
-            recall_handle: fields.remove("recallHandle"),
+            transaction_id: fields.take("transactionId"),
+            batch_uniq_id: fields.take("batchUniqId"),
+            recall_handle: fields.take("recallHandle"),
             delay_time,
-            region_id: fields.remove(MSG_REGION),
-            trace_on: fields.remove(TRACE_ON),
+            region_id: fields.take(MSG_REGION),
+            trace_on: fields.take(TRACE_ON),
         })
     }
 }
 
 impl CommandHeader for SendMessageResponseHeader {
     fn write_to(&self, out: &mut ExtFields) {
-        out.insert("msgId", self.msg_id.as_str());
+        out.insert("msgId", self.msg_id.clone());
         out.insert(
             "queueId",
             crate::value::FieldValue::from_i64(self.queue_id.into()),
@@ -96,28 +100,28 @@ impl CommandHeader for SendMessageResponseHeader {
             "queueOffset",
             crate::value::FieldValue::from_i64(self.queue_offset),
         );
-        out.insert_opt("transactionId", self.transaction_id.as_deref());
-        out.insert_opt("batchUniqId", self.batch_uniq_id.as_deref());
-        out.insert_opt("recallHandle", self.recall_handle.as_deref());
+        out.insert_opt("transactionId", self.transaction_id.clone());
+        out.insert_opt("batchUniqId", self.batch_uniq_id.clone());
+        out.insert_opt("recallHandle", self.recall_handle.clone());
         out.insert_opt(
             "delayTime",
             self.delay_time.map(crate::value::FieldValue::from_i64),
         );
-        out.insert_opt(MSG_REGION, self.region_id.as_deref());
-        out.insert_opt(TRACE_ON, self.trace_on.as_deref());
+        out.insert_opt(MSG_REGION, self.region_id.clone());
+        out.insert_opt(TRACE_ON, self.trace_on.clone());
     }
 
     fn read_from(fields: &ExtFields) -> Result<Self, HeaderError> {
         Ok(Self {
-            msg_id: fields.required("msgId")?.to_owned(),
+            msg_id: fields.required("msgId")?.into(),
             queue_id: fields.required_num("queueId", I32)?,
             queue_offset: fields.required_num("queueOffset", I64)?,
-            transaction_id: fields.optional_string("transactionId"),
-            batch_uniq_id: fields.optional_string("batchUniqId"),
-            recall_handle: fields.optional_string("recallHandle"),
+            transaction_id: fields.get("transactionId").map(FieldValue::from),
+            batch_uniq_id: fields.get("batchUniqId").map(FieldValue::from),
+            recall_handle: fields.get("recallHandle").map(FieldValue::from),
             delay_time: fields.optional_num("delayTime", I64)?,
-            region_id: fields.optional_string(MSG_REGION),
-            trace_on: fields.optional_string(TRACE_ON),
+            region_id: fields.get(MSG_REGION).map(FieldValue::from),
+            trace_on: fields.get(TRACE_ON).map(FieldValue::from),
         })
     }
 }
@@ -198,7 +202,7 @@ mod tests {
         let mut h = sample();
         h.region_id = None;
         assert_eq!(h.region_id_or_default(), DEFAULT_REGION);
-        h.region_id = Some(String::new());
+        h.region_id = Some(FieldValue::new());
         assert_eq!(h.region_id_or_default(), DEFAULT_REGION);
         h.region_id = Some("eu".into());
         assert_eq!(h.region_id_or_default(), "eu");

@@ -20,6 +20,8 @@ use std::fmt;
 
 use bytes::Bytes;
 
+use crate::value::FieldValue;
+
 pub mod batch;
 pub mod properties;
 pub mod send_result;
@@ -40,7 +42,7 @@ pub use sys_flag::{CompressionType, SysFlag};
 /// [`Message::new`] sets `WAIT=true`, as every Java `Message` constructor does.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
-    topic: String,
+    topic: FieldValue,
     body: Bytes,
     flag: i32,
     properties: Properties,
@@ -89,7 +91,9 @@ const DELAY_KEYS: [&str; 4] = [
 
 impl Message {
     /// A message with `WAIT=true` and no other property.
-    pub fn new(topic: impl Into<String>, body: impl Into<Bytes>) -> Self {
+    ///
+    /// A topic of up to 38 bytes is kept inline (no heap allocation).
+    pub fn new(topic: impl Into<FieldValue>, body: impl Into<Bytes>) -> Self {
         let mut properties = Properties::with_capacity(4);
         properties.insert(keys::WAIT, "true");
         Self {
@@ -103,7 +107,7 @@ impl Message {
     /// A message from its parts, unchecked and without defaults: for decoders
     /// (batches, stored messages) that read the parts off the wire.
     pub fn from_parts(
-        topic: impl Into<String>,
+        topic: impl Into<FieldValue>,
         body: impl Into<Bytes>,
         flag: i32,
         properties: Properties,
@@ -117,7 +121,7 @@ impl Message {
     }
 
     /// The parts: topic, body, flag and properties.
-    pub fn into_parts(self) -> (String, Bytes, i32, Properties) {
+    pub fn into_parts(self) -> (FieldValue, Bytes, i32, Properties) {
         (self.topic, self.body, self.flag, self.properties)
     }
 
@@ -127,7 +131,7 @@ impl Message {
     }
 
     /// Replaces the topic (checked when sent, not here).
-    pub fn set_topic(&mut self, topic: impl Into<String>) {
+    pub fn set_topic(&mut self, topic: impl Into<FieldValue>) {
         self.topic = topic.into();
     }
 
@@ -173,10 +177,10 @@ impl Message {
     /// separators).
     pub fn put_user_property(
         &mut self,
-        key: impl Into<String>,
-        value: impl Into<String>,
+        key: impl Into<FieldValue>,
+        value: impl Into<FieldValue>,
     ) -> Result<(), PropertyError> {
-        let (key, value) = (key.into(), value.into());
+        let (key, value): (FieldValue, FieldValue) = (key.into(), value.into());
         check_user(&key, &value)?;
         self.properties.insert(key, value);
         Ok(())
@@ -187,10 +191,10 @@ impl Message {
     /// system property does. Refuses empty names or values and separators.
     pub fn put_system_property(
         &mut self,
-        key: impl Into<String>,
-        value: impl Into<String>,
+        key: impl Into<FieldValue>,
+        value: impl Into<FieldValue>,
     ) -> Result<(), PropertyError> {
-        let (key, value) = (key.into(), value.into());
+        let (key, value): (FieldValue, FieldValue) = (key.into(), value.into());
         check_system(&key, &value)?;
         self.properties.insert(key, value);
         Ok(())
@@ -218,8 +222,8 @@ impl Message {
     }
 
     /// Sets the tag; it must be non-empty and free of separators.
-    pub fn set_tags(&mut self, tags: impl Into<String>) -> Result<(), PropertyError> {
-        self.put_checked(keys::TAGS, tags.into() as String)
+    pub fn set_tags(&mut self, tags: impl Into<FieldValue>) -> Result<(), PropertyError> {
+        self.put_checked(keys::TAGS, tags)
     }
 
     /// The business keys (`KEYS`, split on single spaces; empty pieces skipped).
@@ -378,12 +382,12 @@ impl Message {
     }
 
     /// Sets the 5.x ordering key.
-    pub fn set_sharding_key(&mut self, key: impl Into<String>) -> Result<(), PropertyError> {
-        self.put_checked(keys::SHARDING_KEY, key.into() as String)
+    pub fn set_sharding_key(&mut self, key: impl Into<FieldValue>) -> Result<(), PropertyError> {
+        self.put_checked(keys::SHARDING_KEY, key)
     }
 
     /// Builder form of [`set_tags`](Self::set_tags).
-    pub fn with_tags(mut self, tags: impl Into<String>) -> Result<Self, PropertyError> {
+    pub fn with_tags(mut self, tags: impl Into<FieldValue>) -> Result<Self, PropertyError> {
         self.set_tags(tags)?;
         Ok(self)
     }
@@ -401,8 +405,8 @@ impl Message {
     /// Builder form of [`put_user_property`](Self::put_user_property).
     pub fn with_property(
         mut self,
-        key: impl Into<String>,
-        value: impl Into<String>,
+        key: impl Into<FieldValue>,
+        value: impl Into<FieldValue>,
     ) -> Result<Self, PropertyError> {
         self.put_user_property(key, value)?;
         Ok(self)
@@ -421,17 +425,21 @@ impl Message {
 /// Ordered by topic, then broker name, then queue id (as Java's `compareTo`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MessageQueue {
-    /// The topic (without namespace in results shown to users).
-    pub topic: String,
-    /// The broker name.
-    pub broker_name: String,
+    /// The topic (without namespace in results shown to users); inline up to 38 bytes.
+    pub topic: FieldValue,
+    /// The broker name; inline up to 38 bytes.
+    pub broker_name: FieldValue,
     /// The queue id on that broker.
     pub queue_id: i32,
 }
 
 impl MessageQueue {
     /// A queue.
-    pub fn new(topic: impl Into<String>, broker_name: impl Into<String>, queue_id: i32) -> Self {
+    pub fn new(
+        topic: impl Into<FieldValue>,
+        broker_name: impl Into<FieldValue>,
+        queue_id: i32,
+    ) -> Self {
         Self {
             topic: topic.into(),
             broker_name: broker_name.into(),

@@ -7,6 +7,7 @@
 use std::fmt;
 
 use crate::code::ResponseCode;
+use crate::value::FieldValue;
 
 use super::MessageQueue;
 use crate::header::send_response::SendMessageResponseHeader;
@@ -73,27 +74,30 @@ impl fmt::Display for SendStatus {
 }
 
 /// The result of a send the broker stored (Java `SendResult`).
+///
+/// The text fields are [`FieldValue`]s (they deref to `str`): ids, names and the region
+/// fit inline, so a result costs no heap allocation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SendResult {
     /// How the message was stored.
     pub status: SendStatus,
     /// The message id users know: the message's `UNIQ_KEY`; for a batch the inner
     /// `UNIQ_KEY`s joined by `,`.
-    pub msg_id: String,
+    pub msg_id: FieldValue,
     /// The broker's offset message id (response header `msgId`); comma-joined for a batch.
-    pub offset_msg_id: String,
+    pub offset_msg_id: FieldValue,
     /// The queue the message went to (topic without namespace).
     pub message_queue: MessageQueue,
     /// The queue offset (for a batch: the first message's).
     pub queue_offset: i64,
     /// The transaction id (5.x brokers only).
-    pub transaction_id: Option<String>,
+    pub transaction_id: Option<FieldValue>,
     /// The region id; [`DEFAULT_REGION`] when the broker sends none.
-    pub region_id: String,
+    pub region_id: FieldValue,
     /// The trace switch: true unless the broker sent exactly `"false"`.
     pub trace_on: bool,
     /// The recall handle of a delay message (5.3.2+).
-    pub recall_handle: Option<String>,
+    pub recall_handle: Option<FieldValue>,
 }
 
 impl SendResult {
@@ -102,20 +106,23 @@ impl SendResult {
     /// user named it (without namespace), `broker_name` the broker the client chose.
     pub fn from_response(
         status: SendStatus,
-        msg_id: String,
-        topic: String,
-        broker_name: String,
+        msg_id: impl Into<FieldValue>,
+        topic: impl Into<FieldValue>,
+        broker_name: impl Into<FieldValue>,
         header: SendMessageResponseHeader,
     ) -> Self {
-        let region_id = header.region_id_or_default().to_owned();
         let trace_on = header.is_trace_on();
+        let region_id = match header.region_id {
+            Some(r) if !r.is_empty() => r,
+            _ => FieldValue::from(DEFAULT_REGION),
+        };
         Self {
             status,
-            msg_id,
+            msg_id: msg_id.into(),
             offset_msg_id: header.msg_id,
             message_queue: MessageQueue {
-                topic,
-                broker_name,
+                topic: topic.into(),
+                broker_name: broker_name.into(),
                 queue_id: header.queue_id,
             },
             queue_offset: header.queue_offset,
@@ -167,19 +174,11 @@ mod tests {
             msg_id: "0A02037500002A9F0000000001EC18FC".into(),
             queue_id: 3,
             queue_offset: 9,
-            region_id: region.map(str::to_owned),
-            trace_on: trace.map(str::to_owned),
+            region_id: region.map(FieldValue::from),
+            trace_on: trace.map(FieldValue::from),
             ..Default::default()
         };
-        let build = |h| {
-            SendResult::from_response(
-                SendStatus::SendOk,
-                "UNIQ".into(),
-                "T".into(),
-                "broker-a".into(),
-                h,
-            )
-        };
+        let build = |h| SendResult::from_response(SendStatus::SendOk, "UNIQ", "T", "broker-a", h);
         let r = build(header(None, None));
         assert_eq!(r.region_id, "DefaultRegion");
         assert!(r.trace_on);

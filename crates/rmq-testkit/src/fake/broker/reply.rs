@@ -186,7 +186,7 @@ fn reply_response(
             let mut r = RemotingCommand::response_to(request, ResponseCode::SUCCESS);
             let (msg_id, queue_offset) = stored.unwrap_or_else(|| ("0".to_owned(), 0));
             SendMessageResponseHeader {
-                msg_id,
+                msg_id: msg_id.into(),
                 queue_id,
                 queue_offset,
                 ..SendMessageResponseHeader::default()

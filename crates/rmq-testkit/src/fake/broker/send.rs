@@ -160,11 +160,11 @@ impl BrokerState {
         queue_offset: i64,
     ) -> SendMessageResponseHeader {
         SendMessageResponseHeader {
-            msg_id,
+            msg_id: msg_id.into(),
             queue_id,
             queue_offset,
-            region_id: Some(inner.settings.region.clone()),
-            trace_on: Some(inner.settings.trace_on.to_string()),
+            region_id: Some(inner.settings.region.as_str().into()),
+            trace_on: Some(inner.settings.trace_on.to_string().into()),
             ..SendMessageResponseHeader::default()
         }
     }
@@ -207,7 +207,7 @@ impl BrokerState {
         let msg = &inner.store.messages[idx];
         let mut header =
             self.response_header(inner, msg.offset_msg_id.clone(), queue_id, msg.queue_offset);
-        header.transaction_id = Some(uniq);
+        header.transaction_id = Some(uniq.into());
         Ok(header)
     }
 
@@ -239,7 +239,7 @@ impl BrokerState {
         let batch_props = decode_properties(h.properties.as_deref().unwrap_or(""));
         let mut header =
             self.response_header(inner, ids.join(","), queue_id, first_offset.unwrap_or(0));
-        header.transaction_id = batch_props.get(keys::UNIQ_KEY).map(str::to_owned);
+        header.transaction_id = batch_props.get(keys::UNIQ_KEY).map(Into::into);
         Ok(header)
     }
 }
