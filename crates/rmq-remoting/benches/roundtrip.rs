@@ -261,6 +261,36 @@ fn p50_interleaved(_: &mut Criterion) {
         }
         out
     }
+    // The same pre-encoded frame over a bare tokio `TcpStream` (no pool, no codec, no
+    // table): what any async client pays for the reactor and the task wake-ups, the
+    // floor of a tokio-based client. One stream per runtime shape.
+    async fn bare(
+        mut s: tokio::net::TcpStream,
+        req: Bytes,
+        resp_len: usize,
+        n: usize,
+    ) -> (tokio::net::TcpStream, Vec<Duration>) {
+        let mut out = Vec::with_capacity(n);
+        let mut buf = vec![0u8; resp_len];
+        for _ in 0..n {
+            let started = std::time::Instant::now();
+            s.write_all(&req).await.unwrap();
+            s.read_exact(&mut buf).await.unwrap();
+            out.push(started.elapsed());
+        }
+        (s, out)
+    }
+    let req_bytes = req.clone().freeze();
+    let connect = |rt: &Runtime| {
+        rt.block_on(async {
+            let s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            s.set_nodelay(true).unwrap();
+            s
+        })
+    };
+    let mut bare_task_stream = Some(connect(&workers));
+    let mut bare_single_stream = Some(connect(&current));
+    let (mut bare_task, mut bare_single) = (vec![], vec![]);
     let (mut floor, mut task, mut blocked, mut single) = (vec![], vec![], vec![], vec![]);
     for round in 0..=ROUNDS {
         let mut f = Vec::with_capacity(PER_ROUND);
@@ -280,8 +310,26 @@ fn p50_interleaved(_: &mut Criterion) {
         });
         let b = workers.block_on(run(&pool_workers, &addr, PER_ROUND));
         let c = current.block_on(run(&pool_current, &addr, PER_ROUND));
+        let (s, bt) = workers.block_on({
+            let (s, req) = (bare_task_stream.take().unwrap(), req_bytes.clone());
+            async move {
+                tokio::spawn(bare(s, req, resp_len, PER_ROUND))
+                    .await
+                    .unwrap()
+            }
+        });
+        bare_task_stream = Some(s);
+        let (s, bs) = current.block_on(bare(
+            bare_single_stream.take().unwrap(),
+            req_bytes.clone(),
+            resp_len,
+            PER_ROUND,
+        ));
+        bare_single_stream = Some(s);
         if round > 0 {
             // Round 0 warms connections and caches.
+            bare_task.extend(bt);
+            bare_single.extend(bs);
             floor.extend(f);
             task.extend(t);
             blocked.extend(b);
@@ -295,16 +343,33 @@ fn p50_interleaved(_: &mut Criterion) {
     let floor_p50 = p(&mut floor, 0.5);
     println!("p50 interleaved ({ROUNDS} x {PER_ROUND} round trips each, 1 in flight, loopback):");
     println!("  raw std socket (floor)             p50 {floor_p50:>9.1?}");
-    for (name, v) in [
-        ("pool, caller task, 2 workers", &mut task),
-        ("pool, block_on caller, 2 workers", &mut blocked),
-        ("pool, current-thread runtime", &mut single),
+    let bare_task_p50 = p(&mut bare_task, 0.5);
+    let bare_single_p50 = p(&mut bare_single, 0.5);
+    for (name, v, tokio_floor) in [
+        (
+            "bare tokio stream, task, 2 workers",
+            &mut bare_task,
+            bare_task_p50,
+        ),
+        (
+            "bare tokio stream, current-thread",
+            &mut bare_single,
+            bare_single_p50,
+        ),
+        ("pool, caller task, 2 workers", &mut task, bare_task_p50),
+        (
+            "pool, block_on caller, 2 workers",
+            &mut blocked,
+            bare_task_p50,
+        ),
+        ("pool, current-thread runtime", &mut single, bare_single_p50),
     ] {
         let p50 = p(v, 0.5);
         println!(
-            "  {name:<34} p50 {p50:>9.1?}  p90 {:>9.1?}  {:.2}x floor",
+            "  {name:<34} p50 {p50:>9.1?}  p90 {:>9.1?}  {:.2}x floor  {:.2}x bare tokio",
             p(v, 0.9),
-            p50.as_secs_f64() / floor_p50.as_secs_f64()
+            p50.as_secs_f64() / floor_p50.as_secs_f64(),
+            p50.as_secs_f64() / tokio_floor.as_secs_f64()
         );
     }
 }
