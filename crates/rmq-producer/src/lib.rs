@@ -42,6 +42,7 @@
 
 mod accumulator;
 mod batch;
+mod builder;
 mod client;
 pub mod compress;
 pub mod config;
@@ -58,12 +59,13 @@ mod stats;
 pub mod transaction;
 
 pub use accumulator::AutoBatchStats;
+pub use builder::{BuildError, ProducerBuilder};
 pub use compress::Compression;
 pub use config::{ConfigError, HeaderFormat, ProducerConfig};
 pub use error::{Delivery, SendError, SendErrorKind};
 pub use lifecycle::CloseReport;
 pub use options::{SendOptions, Target};
-pub use producer::{BuildError, Producer, ProducerBuilder};
+pub use producer::Producer;
 pub use request::RequestError;
 pub use stats::{ProducerStats, RouteAge};
 pub use transaction::{TransactionProducer, TransactionState};

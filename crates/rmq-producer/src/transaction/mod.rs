@@ -123,9 +123,10 @@ pub use listener::{
     BoxFuture, CheckRequest, LocalTransaction, TransactionListener, TransactionState,
 };
 
+use crate::builder::{BuildError, ProducerBuilder};
 use crate::error::{Delivery, SendError, SendErrorKind};
 use crate::lifecycle::CloseReport;
-use crate::producer::{BuildError, Producer, ProducerBuilder};
+use crate::producer::Producer;
 use state::{Options, Shared, catch_panic};
 
 /// What [`TransactionProducer::send_in_transaction`] did.
