@@ -27,13 +27,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rmq_producer::HeaderFormat;
-use rmq_protocol::header::create_topic::CreateTopicRequestHeader;
 use rmq_protocol::header::get_max_offset::GetMaxOffsetRequestHeader;
-use rmq_protocol::header::get_route_info::GetRouteInfoRequestHeader;
-use rmq_protocol::route::{ClusterInfo, TopicRouteData};
 use rmq_protocol::{RemotingCommand, RequestCode, ResponseCode, SerializeType};
 use rmq_remoting::{Invoke, Pool, PoolConfig, TcpConnector};
-use rmq_testkit::real_cluster::{NodeAction, RealCluster, real_cluster, unique_topic};
+use rmq_testkit::real_cluster::{
+    Admin as TestkitAdmin, NodeAction, RealCluster, real_cluster, unique_topic,
+};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(10);
@@ -77,75 +76,31 @@ impl Admin {
             .unwrap_or_else(|e| panic!("request to {addr}: {e}"))
     }
 
+    /// The shared admin requests (rmq-testkit) with this run's header and budget.
+    fn kit(&self) -> TestkitAdmin<'_> {
+        TestkitAdmin::new(&self.pool, &self.namesrv)
+            .serialize(self.header)
+            .budget(T)
+    }
+
     /// `(broker name, master address)`, sorted by name.
     async fn masters(&self) -> Vec<(String, String)> {
-        let resp = self
-            .invoke(
-                &self.namesrv,
-                RemotingCommand::request(RequestCode::GET_BROKER_CLUSTER_INFO),
-            )
-            .await;
-        assert_eq!(
-            resp.response_code(),
-            ResponseCode::SUCCESS,
-            "{:?}",
-            resp.remark
-        );
-        let info = ClusterInfo::parse(resp.body_bytes()).expect("cluster info body");
-        let mut masters: Vec<(String, String)> = info
-            .broker_addr_table
-            .values()
-            .filter_map(|b| Some((b.broker_name.clone(), b.master_addr()?.to_owned())))
-            .collect();
-        masters.sort();
-        masters
+        self.kit().masters().await.expect("cluster info")
     }
 
     async fn create_topic(&self, masters: &[(String, String)], topic: &str) {
-        for (name, addr) in masters {
-            let resp = self
-                .invoke(
-                    addr,
-                    RemotingCommand::with_header(
-                        RequestCode::UPDATE_AND_CREATE_TOPIC,
-                        &CreateTopicRequestHeader::new(topic, QUEUES),
-                    ),
-                )
-                .await;
-            assert_eq!(
-                resp.response_code(),
-                ResponseCode::SUCCESS,
-                "create on {name}: {:?}",
-                resp.remark
-            );
-        }
+        self.kit()
+            .create_topic(masters, topic, QUEUES)
+            .await
+            .expect("create topic");
     }
 
     /// Waits until the name server's route of `topic` names `brokers` brokers.
     async fn wait_for_route(&self, topic: &str, brokers: usize) {
-        let start = Instant::now();
-        loop {
-            let resp = self
-                .invoke(
-                    &self.namesrv,
-                    RemotingCommand::with_header(
-                        RequestCode::GET_ROUTEINFO_BY_TOPIC,
-                        &GetRouteInfoRequestHeader::new(topic),
-                    ),
-                )
-                .await;
-            if resp.response_code() == ResponseCode::SUCCESS
-                && let Ok(route) = TopicRouteData::parse(resp.body_bytes())
-                && route.queue_datas.len() >= brokers
-            {
-                return;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "the route of {topic} never named {brokers} brokers"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        self.kit()
+            .wait_routed(topic, brokers)
+            .await
+            .expect("route of the new topic");
     }
 
     /// The sum of the max offsets of the topic's queues on one broker.

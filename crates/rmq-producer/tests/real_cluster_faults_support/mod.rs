@@ -5,20 +5,15 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rmq_producer::hook::{AttemptContext, AttemptOutcome, SendHook};
 use rmq_producer::{Delivery, HeaderFormat, Message, MessageQueue, Producer, SendOptions};
-use rmq_protocol::header::create_topic::CreateTopicRequestHeader;
-use rmq_protocol::header::get_route_info::GetRouteInfoRequestHeader;
-use rmq_protocol::header::pull_message::PullMessageRequestHeader;
-use rmq_protocol::message::stored::decode_stored_all;
+use rmq_protocol::SerializeType;
 use rmq_protocol::message::sys_flag::SysFlag;
-use rmq_protocol::route::{ClusterInfo, TopicRouteData};
-use rmq_protocol::{RemotingCommand, RequestCode, ResponseCode, SerializeType};
-use rmq_remoting::{AddressMap, Connector, Invoke, Pool, PoolConfig, TcpConnector};
+use rmq_remoting::{AddressMap, Connector, Pool, PoolConfig, TcpConnector};
 use rmq_testkit::proxy::FaultProxy;
-use rmq_testkit::real_cluster::{RealCluster, real_cluster, unique_topic};
+use rmq_testkit::real_cluster::{Admin, RealCluster, real_cluster, unique_topic};
 
 pub const T: Duration = Duration::from_secs(10);
 pub const QUEUES: i32 = 4;
@@ -128,28 +123,14 @@ impl Env {
         Some(env)
     }
 
-    async fn invoke(&self, addr: &str, cmd: RemotingCommand) -> RemotingCommand {
-        self.admin
-            .invoke(addr, cmd.serialize_type(self.serialize), T)
-            .await
-            .unwrap_or_else(|e| panic!("request to {addr}: {e}"))
+    fn admin(&self) -> Admin<'_> {
+        Admin::new(&self.admin, &self.cluster.namesrv)
+            .serialize(self.serialize)
+            .budget(T)
     }
 
     async fn masters(&self) -> Vec<(String, String)> {
-        let resp = self
-            .invoke(
-                &self.cluster.namesrv,
-                RemotingCommand::request(RequestCode::GET_BROKER_CLUSTER_INFO),
-            )
-            .await;
-        let info = ClusterInfo::parse(resp.body_bytes()).expect("cluster info body");
-        let mut masters: Vec<(String, String)> = info
-            .broker_addr_table
-            .values()
-            .filter_map(|b| Some((b.broker_name.clone(), b.master_addr()?.to_owned())))
-            .collect();
-        masters.sort();
-        masters
+        self.admin().masters().await.expect("cluster info")
     }
 
     pub fn addr_of(&self, broker: &str) -> &str {
@@ -162,48 +143,15 @@ impl Env {
     }
 
     async fn create_topic(&self) {
-        for (name, addr) in &self.masters {
-            let resp = self
-                .invoke(
-                    addr,
-                    RemotingCommand::with_header(
-                        RequestCode::UPDATE_AND_CREATE_TOPIC,
-                        &CreateTopicRequestHeader::new(&self.topic, QUEUES),
-                    ),
-                )
-                .await;
-            assert_eq!(
-                resp.response_code(),
-                ResponseCode::SUCCESS,
-                "create {} on {name}: {:?}",
-                self.topic,
-                resp.remark
-            );
-        }
-        let start = Instant::now();
-        loop {
-            let resp = self
-                .invoke(
-                    &self.cluster.namesrv,
-                    RemotingCommand::with_header(
-                        RequestCode::GET_ROUTEINFO_BY_TOPIC,
-                        &GetRouteInfoRequestHeader::new(&self.topic),
-                    ),
-                )
-                .await;
-            if resp.response_code() == ResponseCode::SUCCESS
-                && TopicRouteData::parse(resp.body_bytes())
-                    .is_ok_and(|r| r.queue_datas.len() >= self.masters.len())
-            {
-                return;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "the route of {} never named both brokers",
-                self.topic
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let admin = self.admin();
+        admin
+            .create_topic(&self.masters, &self.topic, QUEUES)
+            .await
+            .expect("create the topic");
+        admin
+            .wait_routed(&self.topic, self.masters.len())
+            .await
+            .expect("the route names both brokers");
     }
 
     /// A proxy in front of broker-a and a connector that dials it for broker-a.
@@ -241,33 +189,17 @@ impl Env {
 
     /// Every stored message of the topic: UNIQ_KEY → [(broker, plain body)].
     pub async fn stored(&self) -> HashMap<String, Vec<(String, Vec<u8>)>> {
-        let mut out: HashMap<String, Vec<(String, Vec<u8>)>> = HashMap::new();
-        for (name, addr) in &self.masters {
-            for queue in 0..QUEUES {
-                let mut offset = 0;
-                loop {
-                    let mut h = PullMessageRequestHeader::one_shot(
-                        "rmq_it_faults_cg",
-                        &self.topic,
-                        queue,
-                        offset,
-                        32,
-                    );
-                    h.bname = Some(name.clone());
-                    let resp = self
-                        .invoke(
-                            addr,
-                            RemotingCommand::with_header(RequestCode::PULL_MESSAGE, &h),
-                        )
-                        .await;
-                    if resp.response_code() != ResponseCode::SUCCESS {
-                        break;
-                    }
-                    let mut n = 0;
-                    for m in decode_stored_all(resp.body_bytes()) {
-                        let m = m.expect("stored message");
-                        n += 1;
-                        offset = offset.max(m.queue_offset + 1);
+        let stored = self
+            .admin()
+            .pull_all(&self.masters, &self.topic, QUEUES, "rmq_it_faults_cg")
+            .await
+            .expect("pull the topic");
+        stored
+            .into_iter()
+            .map(|(key, copies)| {
+                let copies = copies
+                    .into_iter()
+                    .map(|(broker, m)| {
                         let flag = SysFlag(m.sys_flag.0);
                         let body = if flag.is_compressed() {
                             rmq_producer::compress::decompress(flag, m.message.body(), 1 << 23)
@@ -276,16 +208,12 @@ impl Env {
                         } else {
                             m.message.body().to_vec()
                         };
-                        let key = m.msg_id().unwrap_or_default().to_owned();
-                        out.entry(key).or_default().push((name.clone(), body));
-                    }
-                    if n == 0 {
-                        break;
-                    }
-                }
-            }
-        }
-        out
+                        (broker, body)
+                    })
+                    .collect();
+                (key, copies)
+            })
+            .collect()
     }
 
     /// Sends small messages until one of them went to both brokers' queues once each

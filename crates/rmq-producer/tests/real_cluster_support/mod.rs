@@ -1,18 +1,15 @@
 //! Shared by the producer's `real_cluster_*` tests: creating a topic on every master of
-//! the real cluster and reading a topic back, by UNIQ_KEY, with raw PULL_MESSAGE
-//! requests (no consumer exists in this workspace).
+//! the real cluster and reading a topic back, by UNIQ_KEY, through
+//! `rmq_testkit::real_cluster::Admin` (raw admin and PULL_MESSAGE requests; no
+//! consumer exists in this workspace).
 #![allow(dead_code, unreachable_pub)] // each test binary uses a part
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use rmq_protocol::header::create_topic::CreateTopicRequestHeader;
-use rmq_protocol::header::pull_message::PullMessageRequestHeader;
-use rmq_protocol::message::stored::{MessageExt, decode_stored_all};
-use rmq_protocol::route::ClusterInfo;
-use rmq_protocol::{RemotingCommand, RequestCode, ResponseCode};
-use rmq_remoting::{Invoke, Pool};
-use rmq_testkit::real_cluster::RealCluster;
+use rmq_protocol::message::stored::MessageExt;
+use rmq_remoting::Pool;
+use rmq_testkit::real_cluster::{Admin, RealCluster};
 
 /// The budget of each admin request (cluster info, create topic, pull).
 pub const T: Duration = Duration::from_secs(10);
@@ -36,28 +33,12 @@ pub async fn create_topic_with_queues(
     topic: &str,
     queues: i32,
 ) -> Vec<(String, String)> {
-    let info = pool
-        .invoke(
-            &cluster.namesrv,
-            RemotingCommand::request(RequestCode::GET_BROKER_CLUSTER_INFO),
-            T,
-        )
+    let admin = Admin::new(pool, &cluster.namesrv).budget(T);
+    let masters = admin.masters().await.expect("cluster info");
+    admin
+        .create_topic(&masters, topic, queues)
         .await
-        .expect("cluster info");
-    let info = ClusterInfo::parse(info.body_bytes()).expect("cluster info body");
-    let masters: Vec<(String, String)> = info
-        .broker_addr_table
-        .values()
-        .filter_map(|b| Some((b.broker_name.clone(), b.master_addr()?.to_owned())))
-        .collect();
-    for (_, addr) in &masters {
-        let req = RemotingCommand::with_header(
-            RequestCode::UPDATE_AND_CREATE_TOPIC,
-            &CreateTopicRequestHeader::new(topic, queues),
-        );
-        let resp = pool.invoke(addr, req, T).await.expect("create topic");
-        assert_eq!(resp.response_code(), ResponseCode::SUCCESS);
-    }
+        .expect("create topic");
     masters
 }
 
@@ -70,37 +51,9 @@ pub async fn pull_all(
     topic: &str,
     group: &str,
 ) -> HashMap<String, Vec<(String, MessageExt)>> {
-    let mut out: HashMap<String, Vec<(String, MessageExt)>> = HashMap::new();
-    for (name, addr) in masters {
-        for queue in 0..QUEUES {
-            let mut offset = 0;
-            loop {
-                let mut h = PullMessageRequestHeader::one_shot(group, topic, queue, offset, 32);
-                h.bname = Some(name.clone());
-                let resp = pool
-                    .invoke(
-                        addr,
-                        RemotingCommand::with_header(RequestCode::PULL_MESSAGE, &h),
-                        T,
-                    )
-                    .await
-                    .expect("pull");
-                if resp.response_code() != ResponseCode::SUCCESS {
-                    break;
-                }
-                let mut n = 0;
-                for m in decode_stored_all(resp.body_bytes()) {
-                    let m = m.expect("stored message");
-                    n += 1;
-                    offset = offset.max(m.queue_offset + 1);
-                    let key = m.msg_id().unwrap_or_default().to_owned();
-                    out.entry(key).or_default().push((name.clone(), m));
-                }
-                if n == 0 {
-                    break;
-                }
-            }
-        }
-    }
-    out
+    Admin::new(pool, "")
+        .budget(T)
+        .pull_all(masters, topic, QUEUES, group)
+        .await
+        .expect("pull")
 }

@@ -6,14 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rmq_protocol::header::create_topic::CreateTopicRequestHeader;
 use rmq_protocol::route::ClusterInfo;
 use rmq_protocol::{RemotingCommand, RequestCode, ResponseCode, SerializeType};
-use rmq_remoting::{Invoke, Pool, PoolConfig, TcpConnector};
+use rmq_remoting::{Pool, PoolConfig, TcpConnector};
 use rmq_route::{
     NameServerClient, NameServerConfig, RouteCache, RouteCacheConfig, TopicPublishInfo,
 };
-use rmq_testkit::real_cluster::RealCluster;
+use rmq_testkit::real_cluster::{Admin, RealCluster};
 
 pub const T: Duration = Duration::from_secs(10);
 
@@ -77,24 +76,12 @@ pub async fn setup(cluster: &RealCluster) -> Setup {
 impl Setup {
     /// Creates `topic` with `queues` queues on every master.
     pub async fn create_topic(&self, topic: &str, queues: i32) {
-        for (name, addr) in &self.masters {
-            let create = RemotingCommand::with_header(
-                RequestCode::UPDATE_AND_CREATE_TOPIC,
-                &CreateTopicRequestHeader::new(topic, queues),
-            )
-            .serialize_type(self.header);
-            let resp = self
-                .pool
-                .invoke(addr, create, T)
-                .await
-                .expect("create topic");
-            assert_eq!(
-                resp.response_code(),
-                ResponseCode::SUCCESS,
-                "{name}: {:?}",
-                resp.remark
-            );
-        }
+        Admin::new(&self.pool, "")
+            .serialize(self.header)
+            .budget(T)
+            .create_topic(&self.masters, topic, queues)
+            .await
+            .expect("create topic");
     }
 
     /// Polls until `ready` holds for `topic`'s publish info, for at most `limit`.

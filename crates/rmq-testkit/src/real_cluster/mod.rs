@@ -1,4 +1,6 @@
-//! Finding the real RocketMQ cluster that integration tests run against.
+//! Finding the real RocketMQ cluster that integration tests run against, and the
+//! admin requests they need on it ([`Admin`]: masters, topic creation, routing,
+//! reading a topic back).
 //!
 //! `cargo xtask test --stage cluster` starts a private cluster (a name server and two master
 //! brokers, `broker-a` and `broker-b`) and runs every test whose name contains
@@ -14,6 +16,10 @@
 //!
 //! To run such a test by hand: `cargo xtask cluster up`, then
 //! `RMQ_IT_NAMESRV=127.0.0.1:9876 cargo test real_cluster`, then `cargo xtask cluster down`.
+
+mod admin;
+
+pub use admin::{Admin, AdminError, StoredByKey};
 
 use std::env;
 use std::ffi::OsString;
