@@ -289,8 +289,9 @@ fn p50_interleaved(_: &mut Criterion) {
         })
     };
     let mut bare_task_stream = Some(connect(&workers));
+    let mut bare_blocked_stream = Some(connect(&workers));
     let mut bare_single_stream = Some(connect(&current));
-    let (mut bare_task, mut bare_single) = (vec![], vec![]);
+    let (mut bare_task, mut bare_blocked, mut bare_single) = (vec![], vec![], vec![]);
     let (mut floor, mut task, mut blocked, mut single) = (vec![], vec![], vec![], vec![]);
     for round in 0..=ROUNDS {
         let mut f = Vec::with_capacity(PER_ROUND);
@@ -319,6 +320,13 @@ fn p50_interleaved(_: &mut Criterion) {
             }
         });
         bare_task_stream = Some(s);
+        let (s, bb) = workers.block_on(bare(
+            bare_blocked_stream.take().unwrap(),
+            req_bytes.clone(),
+            resp_len,
+            PER_ROUND,
+        ));
+        bare_blocked_stream = Some(s);
         let (s, bs) = current.block_on(bare(
             bare_single_stream.take().unwrap(),
             req_bytes.clone(),
@@ -329,6 +337,7 @@ fn p50_interleaved(_: &mut Criterion) {
         if round > 0 {
             // Round 0 warms connections and caches.
             bare_task.extend(bt);
+            bare_blocked.extend(bb);
             bare_single.extend(bs);
             floor.extend(f);
             task.extend(t);
@@ -345,6 +354,7 @@ fn p50_interleaved(_: &mut Criterion) {
     println!("  raw std socket (floor)             p50 {floor_p50:>9.1?}");
     let bare_task_p50 = p(&mut bare_task, 0.5);
     let bare_single_p50 = p(&mut bare_single, 0.5);
+    let bare_blocked_p50 = p(&mut bare_blocked, 0.5);
     for (name, v, tokio_floor) in [
         (
             "bare tokio stream, task, 2 workers",
@@ -356,11 +366,16 @@ fn p50_interleaved(_: &mut Criterion) {
             &mut bare_single,
             bare_single_p50,
         ),
+        (
+            "bare tokio stream, block_on caller",
+            &mut bare_blocked,
+            bare_blocked_p50,
+        ),
         ("pool, caller task, 2 workers", &mut task, bare_task_p50),
         (
             "pool, block_on caller, 2 workers",
             &mut blocked,
-            bare_task_p50,
+            bare_blocked_p50,
         ),
         ("pool, current-thread runtime", &mut single, bare_single_p50),
     ] {

@@ -33,7 +33,8 @@ docs/bench-compare.svg.
 
 options:
   --pairs N           pairs per case (default 5)
-  --messages N        messages per run (default 20000; sync with 1 in flight runs a quarter)
+  --messages N        messages per run (default 100000; sync with 1 in flight runs a quarter;
+                      fewer make process start-up a large part of the CPU figures)
   --modes LIST        comma-separated from sync1, sync64, async, batch (default all)
   --sizes LIST        body sizes in bytes (default 128,4096)
   --target T          null, real or both (default both)
@@ -111,7 +112,7 @@ fn parse_args(args: Vec<String>) -> Result<Options> {
     }
     let mut o = Options {
         pairs: 5,
-        messages: 20_000,
+        messages: 100_000,
         modes: MODES.to_vec(),
         sizes: vec![128, 4096],
         null: true,
