@@ -199,7 +199,7 @@ impl Inner {
             body: body.freeze(),
             sys_flag: 0,
             flag: 0,
-            properties: BATCH_PROPERTIES.to_owned(),
+            properties: BATCH_PROPERTIES.into(),
             code: RequestCode::SEND_BATCH_MESSAGE,
             batch: true,
             msg_id: joined.into(),

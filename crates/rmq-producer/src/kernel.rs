@@ -54,7 +54,8 @@ pub(crate) struct Prepared {
     pub(crate) body: Bytes,
     pub(crate) sys_flag: i32,
     pub(crate) flag: i32,
-    pub(crate) properties: String,
+    /// Encoded properties: inline, or one allocation every attempt shares.
+    pub(crate) properties: rmq_protocol::FieldValue,
     pub(crate) code: RequestCode,
     pub(crate) batch: bool,
     /// UNIQ_KEY (comma-joined for a batch; inline when short).

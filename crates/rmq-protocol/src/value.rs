@@ -11,12 +11,14 @@ use std::borrow::{Borrow, Cow};
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::ops::Deref;
+use std::sync::Arc;
 
 /// Bytes stored inline (a 32-hex message id and the longest `i64` fit).
 pub const INLINE_CAPACITY: usize = 38;
 
-/// A string value: up to [`INLINE_CAPACITY`] bytes inline, longer ones on the heap.
-/// Derefs to `str`; compares, hashes and prints as its text.
+/// A string value: up to [`INLINE_CAPACITY`] bytes inline, longer ones on the heap
+/// (an owned `String`, or a shared `Arc<str>` from [`FieldValue::shared`] whose clones
+/// cost no allocation). Derefs to `str`; compares, hashes and prints as its text.
 ///
 /// ```
 /// use rmq_protocol::FieldValue;
@@ -33,6 +35,7 @@ pub struct FieldValue(Repr);
 enum Repr {
     Inline { len: u8, buf: [u8; INLINE_CAPACITY] },
     Heap(String),
+    Shared(Arc<str>),
 }
 
 impl FieldValue {
@@ -89,7 +92,23 @@ impl FieldValue {
                 }
             }
             Repr::Heap(s) => s,
+            Repr::Shared(s) => s,
         }
+    }
+
+    /// `s` inline when it fits, else in one shared allocation that every clone of the
+    /// value shares (for a long value cloned into each attempt of a send, such as the
+    /// encoded properties).
+    ///
+    /// ```
+    /// use rmq_protocol::FieldValue;
+    /// let long = FieldValue::shared(&"p".repeat(60));
+    /// let copy = long.clone(); // no allocation: the text is shared
+    /// assert_eq!(copy, long);
+    /// assert!(FieldValue::shared("short").is_inline());
+    /// ```
+    pub fn shared(s: &str) -> Self {
+        Self::inline(s).unwrap_or_else(|| Self(Repr::Shared(Arc::from(s))))
     }
 
     /// Whether the text is stored inline (no heap allocation).
@@ -101,7 +120,7 @@ impl FieldValue {
     pub fn into_string(self) -> String {
         match self.0 {
             Repr::Heap(s) => s,
-            Repr::Inline { .. } => self.as_str().to_owned(),
+            Repr::Inline { .. } | Repr::Shared(_) => self.as_str().to_owned(),
         }
     }
 

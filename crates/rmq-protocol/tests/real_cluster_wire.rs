@@ -170,7 +170,7 @@ fn send_header(
         sys_flag: 0,
         born_timestamp: i64::try_from(now_ms()).expect("ms fit i64"),
         flag,
-        properties: Some(props),
+        properties: Some(props.into()),
         reconsume_times: Some(0),
         unit_mode: false,
         max_reconsume_times: None,

@@ -27,7 +27,7 @@ pub struct SendMessageRequestHeader {
     /// `flag` (required): the message's user flag.
     pub flag: i32,
     /// `properties`: the encoded message properties.
-    pub properties: Option<String>,
+    pub properties: Option<crate::value::FieldValue>,
     /// `reconsumeTimes`: `0` for normal sends.
     pub reconsume_times: Option<i32>,
     /// `unitMode`: always written (Java default `false`); absent decodes as `false`.
@@ -66,7 +66,7 @@ impl CommandHeader for SendMessageRequestHeader {
             crate::value::FieldValue::from_i64(self.born_timestamp),
         );
         out.insert("flag", crate::value::FieldValue::from_i64(self.flag.into()));
-        out.insert_opt("properties", self.properties.as_deref());
+        out.insert_opt("properties", self.properties.clone());
         out.insert_opt(
             "reconsumeTimes",
             self.reconsume_times
@@ -94,7 +94,7 @@ impl CommandHeader for SendMessageRequestHeader {
             sys_flag: fields.required_num("sysFlag", I32)?,
             born_timestamp: fields.required_num("bornTimestamp", I64)?,
             flag: fields.required_num("flag", I32)?,
-            properties: fields.optional_string("properties"),
+            properties: fields.get("properties").map(crate::value::FieldValue::from),
             reconsume_times: fields.optional_num("reconsumeTimes", I32)?,
             unit_mode: fields.bool_or("unitMode", false),
             max_reconsume_times: fields.optional_num("maxReconsumeTimes", I32)?,

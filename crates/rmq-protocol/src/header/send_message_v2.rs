@@ -34,7 +34,7 @@ pub struct SendMessageRequestHeaderV2 {
     /// `h` (required): the message's user flag.
     pub flag: i32,
     /// `i`: encoded message properties.
-    pub properties: Option<String>,
+    pub properties: Option<FieldValue>,
     /// `j`: reconsume times; Java always sends `0` for normal sends.
     pub reconsume_times: Option<i32>,
     /// `k`: unit mode. Always written; absent decodes as `false`.
@@ -68,8 +68,9 @@ pub struct SendMessageRequestHeaderV2Ref<'a> {
     pub born_timestamp: i64,
     /// `h`: the message's user flag.
     pub flag: i32,
-    /// `i`: encoded message properties.
-    pub properties: Option<&'a str>,
+    /// `i`: encoded message properties (a shared [`FieldValue`]: writing the header
+    /// clones it without copying the text).
+    pub properties: Option<&'a FieldValue>,
     /// `j`: reconsume times.
     pub reconsume_times: Option<i32>,
     /// `k`: unit mode.
@@ -99,7 +100,7 @@ impl SendMessageRequestHeaderV2Ref<'_> {
         out.insert("f", num(self.sys_flag.into()));
         out.insert("g", num(self.born_timestamp));
         out.insert("h", num(self.flag.into()));
-        out.insert_opt("i", self.properties);
+        out.insert_opt("i", self.properties.cloned());
         out.insert_opt("j", self.reconsume_times.map(|v| num(v.into())));
         out.insert("k", bool_str(self.unit_mode));
         out.insert_opt("l", self.max_reconsume_times.map(|v| num(v.into())));
@@ -120,7 +121,7 @@ impl SendMessageRequestHeaderV2 {
             sys_flag: self.sys_flag,
             born_timestamp: self.born_timestamp,
             flag: self.flag,
-            properties: self.properties.as_deref(),
+            properties: self.properties.as_ref(),
             reconsume_times: self.reconsume_times,
             unit_mode: self.unit_mode,
             max_reconsume_times: self.max_reconsume_times,
@@ -145,7 +146,7 @@ impl CommandHeader for SendMessageRequestHeaderV2 {
             sys_flag: fields.required_num("f", I32)?,
             born_timestamp: fields.required_num("g", I64)?,
             flag: fields.required_num("h", I32)?,
-            properties: fields.optional_string("i"),
+            properties: fields.get("i").map(FieldValue::from),
             reconsume_times: fields.optional_num("j", I32)?,
             unit_mode: fields.bool_or("k", false),
             max_reconsume_times: fields.optional_num("l", I32)?,

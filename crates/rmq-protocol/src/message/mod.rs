@@ -172,6 +172,12 @@ impl Message {
         Ok(s)
     }
 
+    /// [`encode_properties`](Self::encode_properties) as a [`FieldValue`]: inline or
+    /// one shared allocation that clones share ([`properties::encode_properties_value`]).
+    pub fn encode_properties_value(&self) -> Result<FieldValue, PropertyError> {
+        properties::encode_properties_value(&self.properties)
+    }
+
     /// Sets a user property. Refuses reserved names ([`keys::RESERVED`]), blank names
     /// or values, and separators, like Java's `putUserProperty` (which does not check
     /// separators).

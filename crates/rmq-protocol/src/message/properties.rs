@@ -436,6 +436,48 @@ pub fn encode_properties(props: &Properties, out: &mut String) -> Result<(), Pro
     Ok(())
 }
 
+/// Encoded texts up to this length are built on the stack by [`encode_properties_value`].
+const STACK_TEXT: usize = 1024;
+
+/// [`encode_properties`] as a [`FieldValue`](crate::FieldValue): inline when the text
+/// fits, else in one shared allocation ([`FieldValue::shared`](crate::FieldValue::shared)),
+/// which every attempt of a send then shares. Texts up to 1 KiB are assembled on the
+/// stack first, so a send's properties cost one allocation (or none), not a `String`
+/// and its copy. Fails as [`encode_properties`] does.
+///
+/// ```
+/// use rmq_protocol::message::properties::{Properties, encode_properties_value};
+/// let p: Properties = [("WAIT", "true"), ("TAGS", "A")].into_iter().collect();
+/// let v = encode_properties_value(&p)?;
+/// assert_eq!(&*v, "WAIT\u{1}true\u{2}TAGS\u{1}A\u{2}");
+/// assert!(v.is_inline());
+/// # Ok::<(), rmq_protocol::message::PropertyError>(())
+/// ```
+pub fn encode_properties_value(
+    props: &Properties,
+) -> Result<crate::value::FieldValue, PropertyError> {
+    let len = encoded_properties_len(props);
+    if len <= STACK_TEXT {
+        let mut buf = [0u8; STACK_TEXT];
+        let mut n = 0;
+        for (k, v) in props.iter() {
+            check_encodable(k, v)?;
+            for piece in [k.as_bytes(), &[1], v.as_bytes(), &[2]] {
+                buf[n..n + piece.len()].copy_from_slice(piece);
+                n += piece.len();
+            }
+        }
+        // Whole `&str`s and ASCII separators: always UTF-8; the fallback below is
+        // only there so that no path can panic.
+        if let Ok(text) = std::str::from_utf8(&buf[..n]) {
+            return Ok(crate::value::FieldValue::shared(text));
+        }
+    }
+    let mut s = String::with_capacity(len);
+    encode_properties(props, &mut s)?;
+    Ok(crate::value::FieldValue::shared(&s))
+}
+
 /// The length in bytes of [`encode_properties`]'s output for `props` (when it succeeds).
 pub fn encoded_properties_len(props: &Properties) -> usize {
     props.iter().map(|(k, v)| k.len() + v.len() + 2).sum()
@@ -564,6 +606,40 @@ mod tests {
                 s.contains([NAME_VALUE_SEPARATOR, PROPERTY_SEPARATOR])
             );
         }
+    }
+
+    #[test]
+    fn encode_value_matches_encode_and_refuses_the_same() {
+        let short: Properties = [("WAIT", "true")].into_iter().collect();
+        let usual: Properties = [
+            ("WAIT", "true"),
+            ("UNIQ_KEY", "7F0000011F9C18B4AAC2178EFA4F0000"),
+        ]
+        .into_iter()
+        .collect();
+        let long: Properties = [("K", "é".repeat(700))].into_iter().collect();
+        for p in [&short, &usual, &long, &Properties::new()] {
+            let mut s = String::new();
+            encode_properties(p, &mut s).unwrap();
+            let v = encode_properties_value(p).unwrap();
+            assert_eq!(&*v, s);
+            assert_eq!(v.is_inline(), s.len() <= crate::value::INLINE_CAPACITY);
+        }
+        let bad: Properties = [("A", "a"), ("B", "b\x02")].into_iter().collect();
+        assert_eq!(
+            encode_properties_value(&bad),
+            Err(PropertyError::SeparatorInValue { key: "B".into() })
+        );
+        let bad_long: Properties = [
+            ("A".to_owned(), "x".repeat(2000)),
+            ("B\x01".to_owned(), "b".to_owned()),
+        ]
+        .into_iter()
+        .collect();
+        assert!(matches!(
+            encode_properties_value(&bad_long),
+            Err(PropertyError::SeparatorInKey { .. })
+        ));
     }
 
     #[test]

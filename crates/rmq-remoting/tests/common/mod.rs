@@ -60,7 +60,7 @@ pub fn send_body(uniq: &str, body: impl Into<bytes::Bytes>) -> RemotingCommand {
         sys_flag: 0,
         born_timestamp: 1_700_000_000_000,
         flag: 0,
-        properties: Some(format!("UNIQ_KEY\u{1}{uniq}\u{2}WAIT\u{1}true\u{2}")),
+        properties: Some(format!("UNIQ_KEY\u{1}{uniq}\u{2}WAIT\u{1}true\u{2}").into()),
         reconsume_times: Some(0),
         unit_mode: false,
         max_reconsume_times: None,

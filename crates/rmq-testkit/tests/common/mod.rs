@@ -126,7 +126,7 @@ pub fn v2_header(
         sys_flag: 0,
         born_timestamp: 1_700_000_000_000,
         flag: 0,
-        properties: Some(props),
+        properties: Some(props.into()),
         reconsume_times: Some(0),
         unit_mode: false,
         max_reconsume_times: None,
