@@ -346,7 +346,7 @@ impl Driver {
                     return; // the caller gave up before we took it: nothing was sent
                 }
                 if Instant::now() >= *deadline {
-                    let _ = tx.send(Err(self.timeout(*started, false)));
+                    tx.send(Err(self.timeout(*started, false)));
                     return;
                 }
                 cmd.opaque = self.take_opaque();
@@ -372,7 +372,7 @@ impl Driver {
                         }
                     }
                     Err(e) => {
-                        let _ = tx.send(Err(e));
+                        tx.send(Err(e));
                     }
                 }
             }
@@ -458,7 +458,7 @@ impl Driver {
                 Counters::add(&self.counters.timeouts, 1);
                 self.update_pending_len();
                 // Encoded frames are (or will be) written: the peer may process them.
-                let _ = p.reply.send(Err(self.timeout(p.started, true)));
+                p.reply.send(Err(self.timeout(p.started, true)));
                 debug!(opaque, "request timed out");
             }
         }
@@ -509,7 +509,7 @@ impl Driver {
                 // never observes its own request still in flight.
                 Counters::add(&self.counters.responses, 1);
                 self.update_pending_len();
-                let _ = p.reply.send(Ok(Reply {
+                p.reply.send(Ok(Reply {
                     response,
                     request: p.request,
                 }));
@@ -588,7 +588,7 @@ impl Driver {
         failed.sort_unstable_by_key(|(opaque, _)| *opaque);
         for (_, p) in failed {
             let written = p.end <= self.written;
-            let _ = p.reply.send(Err(RemotingError::ConnectionClosed {
+            p.reply.send(Err(RemotingError::ConnectionClosed {
                 addr: self.addr.clone(),
                 reason: reason.clone(),
                 written,

@@ -14,7 +14,7 @@ pub(crate) struct Reply {
     pub(crate) request: RemotingCommand,
 }
 
-pub(crate) type ReplyTx = oneshot::Sender<Result<Reply, RemotingError>>;
+pub(crate) type ReplyTx = super::reply::Sender<Result<Reply, RemotingError>>;
 pub(crate) type DoneTx = oneshot::Sender<Result<(), RemotingError>>;
 
 #[derive(Debug)]
@@ -75,7 +75,7 @@ impl Drop for Envelope {
         match &mut self.kind {
             Kind::Request { reply, .. } => {
                 if let Some(tx) = reply.take() {
-                    let _ = tx.send(Err(not_sent(
+                    tx.send(Err(not_sent(
                         "connection closed before the request was written",
                     )));
                 }

@@ -13,6 +13,7 @@
 
 mod driver;
 mod envelope;
+mod reply;
 mod write_side;
 
 use std::collections::HashMap;
@@ -122,6 +123,8 @@ struct Shared {
     ws: Arc<Mutex<WriteSide>>,
     codec: FrameCodec,
     counters: Arc<Counters>,
+    /// Reply slots, reused from one request to the next (no allocation per request).
+    replies: Arc<reply::SlotPool<Result<Reply, RemotingError>>>,
 }
 
 /// A handle to one multiplexed connection. Cheap to clone. The connection closes
@@ -171,6 +174,7 @@ impl Connection {
             ws: ws.clone(),
             codec: FrameCodec::new(config.frame_limits),
             counters: counters.clone(),
+            replies: Arc::default(),
         });
         let span = tracing::debug_span!("rmq.conn", addr = %addr);
         let driver = driver::Driver::new(
@@ -313,7 +317,7 @@ impl Connection {
             } else {
                 (request, room)
             };
-        let (tx, rx) = oneshot::channel();
+        let (tx, rx) = self.shared.replies.channel();
         let envelope = Envelope::new(
             request,
             Kind::Request {
@@ -352,7 +356,7 @@ impl Connection {
         }
         ws.encoded += ws.buf.len() as u64;
         let end = ws.encoded;
-        let (tx, rx) = oneshot::channel();
+        let (tx, rx) = self.shared.replies.channel();
         let n = ws.write_now();
         let counters = &self.shared.counters;
         if n > 0 {
@@ -386,7 +390,7 @@ impl Connection {
     /// that gives up early kicks it too, so the entry is swept in time.
     async fn wait_fast(
         &self,
-        mut rx: oneshot::Receiver<Result<Reply, RemotingError>>,
+        mut rx: reply::Receiver<Result<Reply, RemotingError>>,
         deadline: Instant,
         started: Instant,
     ) -> Result<Reply, RemotingError> {
@@ -425,10 +429,10 @@ impl Connection {
     /// Hands `envelope` to the driver and waits for its answer on `rx`. The driver
     /// enforces the deadline; the extra second only guards against a stalled driver
     /// task (then the outcome is unknown: reported as written).
-    async fn submit<T>(
+    async fn submit<T, E>(
         &self,
         envelope: Envelope,
-        rx: oneshot::Receiver<Result<T, RemotingError>>,
+        rx: impl Future<Output = Result<Result<T, RemotingError>, E>>,
         deadline: Instant,
         started: Instant,
     ) -> Result<T, RemotingError> {
@@ -496,7 +500,7 @@ impl Connection {
 /// What the idle fast path did with a request.
 enum Fast {
     /// Written (or left for the driver to finish) and registered.
-    Sent(oneshot::Receiver<Result<Reply, RemotingError>>),
+    Sent(reply::Receiver<Result<Reply, RemotingError>>),
     /// Not taken: the caller queues it to the driver.
     Declined(RemotingCommand, OwnedSemaphorePermit),
     /// The request cannot be encoded; nothing was sent.
