@@ -122,46 +122,37 @@ impl<T> Sender<T> {
     /// Answers the receiver. A receiver that is gone drops the answer (as a
     /// `oneshot` whose receiver was dropped would hand it back, unused).
     pub(crate) fn send(mut self, value: T) {
-        if let Some(slot) = self.slot.take() {
-            let waker = {
-                let mut state = slot.lock();
-                match std::mem::replace(&mut *state, State::Ready(value)) {
-                    State::Waiting(waker) => waker,
-                    // Unreachable (one send, consuming `self`); keep what was there.
-                    other => {
-                        *state = other;
-                        None
-                    }
-                }
-            };
-            // Release our reference before waking: the woken receiver then holds the
-            // only one and can recycle the slot.
-            drop(slot);
-            if let Some(w) = waker {
-                w.wake();
+        self.settle(State::Ready(value));
+    }
+
+    /// Puts `outcome` in a slot still waiting and wakes its receiver; a slot already
+    /// settled (the receiver left: `Done`) keeps its state and `outcome` is dropped.
+    /// Our reference is released before the wake-up, so the woken receiver holds the
+    /// only one and can recycle the slot.
+    fn settle(&mut self, outcome: State<T>) {
+        let Some(slot) = self.slot.take() else {
+            return;
+        };
+        let waker = {
+            let mut state = slot.lock();
+            if let State::Waiting(waker) = &mut *state {
+                let waker = waker.take();
+                *state = outcome;
+                waker
+            } else {
+                None
             }
+        };
+        drop(slot);
+        if let Some(w) = waker {
+            w.wake();
         }
     }
 }
 
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
-        if let Some(slot) = self.slot.take() {
-            let waker = {
-                let mut state = slot.lock();
-                match std::mem::replace(&mut *state, State::Closed) {
-                    State::Waiting(waker) => waker,
-                    other => {
-                        *state = other;
-                        None
-                    }
-                }
-            };
-            drop(slot);
-            if let Some(w) = waker {
-                w.wake();
-            }
-        }
+        self.settle(State::Closed);
     }
 }
 
