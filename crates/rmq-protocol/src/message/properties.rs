@@ -423,15 +423,20 @@ impl<K: Into<crate::value::FieldValue>, V: Into<crate::value::FieldValue>> Exten
 pub fn encode_properties(props: &Properties, out: &mut String) -> Result<(), PropertyError> {
     let start = out.len();
     out.reserve(encoded_properties_len(props));
+    encode_pieces(props, |piece| out.push_str(piece)).inspect_err(|_| out.truncate(start))
+}
+
+/// The text form's pieces in order (`name`, `0x01`, `value`, `0x02` per entry), each
+/// entry checked with [`check_encodable`] before its pieces are handed to `put`.
+fn encode_pieces(props: &Properties, mut put: impl FnMut(&str)) -> Result<(), PropertyError> {
+    const NAME_VALUE: &str = "\u{1}";
+    const END: &str = "\u{2}";
     for (k, v) in props.iter() {
-        if let Err(e) = check_encodable(k, v) {
-            out.truncate(start);
-            return Err(e);
-        }
-        out.push_str(k);
-        out.push(NAME_VALUE_SEPARATOR);
-        out.push_str(v);
-        out.push(PROPERTY_SEPARATOR);
+        check_encodable(k, v)?;
+        put(k);
+        put(NAME_VALUE);
+        put(v);
+        put(END);
     }
     Ok(())
 }
@@ -460,13 +465,10 @@ pub fn encode_properties_value(
     if len <= STACK_TEXT {
         let mut buf = [0u8; STACK_TEXT];
         let mut n = 0;
-        for (k, v) in props.iter() {
-            check_encodable(k, v)?;
-            for piece in [k.as_bytes(), &[1], v.as_bytes(), &[2]] {
-                buf[n..n + piece.len()].copy_from_slice(piece);
-                n += piece.len();
-            }
-        }
+        encode_pieces(props, |piece| {
+            buf[n..n + piece.len()].copy_from_slice(piece.as_bytes());
+            n += piece.len();
+        })?;
         // Whole `&str`s and ASCII separators: always UTF-8; the fallback below is
         // only there so that no path can panic.
         if let Ok(text) = std::str::from_utf8(&buf[..n]) {
