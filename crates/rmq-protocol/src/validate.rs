@@ -337,6 +337,16 @@ const DELAY_KEYS: [&str; 4] = [
 /// assert!(matches!(validate_delay(&m, now, &DelayLimits::DEFAULT), Err(DelayError::TooFar { .. })));
 /// ```
 pub fn validate_delay(msg: &Message, now_ms: u64, limits: &DelayLimits) -> Result<(), DelayError> {
+    validate_delay_at(msg, || now_ms, limits)
+}
+
+/// [`validate_delay`] with the clock read only when a `TIMER_DELIVER_MS` needs it
+/// (most messages carry no delay property at all).
+fn validate_delay_at(
+    msg: &Message,
+    now_ms: impl FnOnce() -> u64,
+    limits: &DelayLimits,
+) -> Result<(), DelayError> {
     let props = msg.properties();
     let mut present = DELAY_KEYS.into_iter().filter(|k| props.contains_key(k));
     let Some(key) = present.next() else {
@@ -365,7 +375,7 @@ pub fn validate_delay(msg: &Message, now_ms: u64, limits: &DelayLimits) -> Resul
             }
             0
         }
-        keys::TIMER_DELIVER_MS => value.saturating_sub(now_ms),
+        keys::TIMER_DELIVER_MS => value.saturating_sub(now_ms()),
         keys::TIMER_DELAY_SEC => value.saturating_mul(1000),
         _ => value,
     };
@@ -413,10 +423,7 @@ pub fn validate_message(msg: &Message, max_body: usize) -> Result<(), Validation
             value: value.to_owned(),
         });
     }
-    // The clock is read only for a delayed message (most are not).
-    if DELAY_KEYS.iter().any(|k| props.contains_key(k)) {
-        validate_delay(msg, system_now_ms(), &DelayLimits::DEFAULT)?;
-    }
+    validate_delay_at(msg, system_now_ms, &DelayLimits::DEFAULT)?;
     Ok(())
 }
 
