@@ -6,8 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rmq_protocol::route::ClusterInfo;
-use rmq_protocol::{RemotingCommand, RequestCode, ResponseCode, SerializeType};
+use rmq_protocol::SerializeType;
 use rmq_remoting::{Pool, PoolConfig, TcpConnector};
 use rmq_route::{
     NameServerClient, NameServerConfig, RouteCache, RouteCacheConfig, TopicPublishInfo,
@@ -39,22 +38,12 @@ pub async fn setup(cluster: &RealCluster) -> Setup {
             ..NameServerConfig::default()
         },
     );
-    let request =
-        RemotingCommand::request(RequestCode::GET_BROKER_CLUSTER_INFO).serialize_type(header);
-    let (_, resp) = ns.invoke(request, T).await.expect("cluster info");
-    assert_eq!(
-        resp.response_code(),
-        ResponseCode::SUCCESS,
-        "{:?}",
-        resp.remark
-    );
-    let info = ClusterInfo::parse(resp.body_bytes()).expect("cluster info body");
-    let mut masters: Vec<(String, String)> = info
-        .broker_addr_table
-        .values()
-        .filter_map(|b| Some((b.broker_name.clone(), b.master_addr()?.to_owned())))
-        .collect();
-    masters.sort();
+    let masters = Admin::new(&pool, &cluster.namesrv)
+        .serialize(header)
+        .budget(T)
+        .masters()
+        .await
+        .expect("cluster info");
     assert!(masters.len() >= 2, "two brokers expected: {masters:?}");
     let cache = RouteCache::new(
         ns,
