@@ -499,6 +499,7 @@ impl ProducerBuilder {
             stop,
             fail_compression: self.fail_compression,
             random: random.derive(3),
+            arena: crate::arena::HeaderArena::new(),
             config,
         });
         crate::lifecycle::spawn_background(&inner).map_err(BuildError::Startup)?;

@@ -41,6 +41,7 @@
 )]
 
 mod accumulator;
+mod arena;
 mod batch;
 mod builder;
 mod client;

@@ -51,6 +51,9 @@ pub(crate) struct Inner {
     pub(crate) fail_compression: bool,
     /// Retry backoff jitter.
     pub(crate) random: RandomSource,
+    /// Where request header fields and encoded properties are written (no
+    /// allocation per send for them).
+    pub(crate) arena: crate::arena::HeaderArena,
 }
 
 /// Permits held while a send is in flight (back-pressure). Released on drop, also

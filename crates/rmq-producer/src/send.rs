@@ -89,7 +89,7 @@ impl Inner {
         message: &Message,
         msg_id: rmq_protocol::FieldValue,
     ) -> Result<Prepared, SendError> {
-        let properties = message.encode_properties_value().map_err(|e| {
+        let properties = self.arena.properties(message.properties()).map_err(|e| {
             SendError::new(
                 SendErrorKind::InvalidMessage,
                 Delivery::NotSent,

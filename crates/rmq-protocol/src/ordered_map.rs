@@ -69,6 +69,10 @@ impl<K: AsRef<str>> OrderedMap<K> {
         self.entries.iter().map(|(k, v)| (k.as_ref(), v.as_str()))
     }
 
+    pub(crate) fn entries(&self) -> &[(K, FieldValue)] {
+        &self.entries
+    }
+
     pub(crate) fn clear(&mut self) {
         self.entries.clear();
     }

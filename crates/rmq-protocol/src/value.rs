@@ -13,6 +13,8 @@ use std::hash::{Hash, Hasher};
 use std::ops::Deref;
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 /// Bytes stored inline (a 32-hex message id and the longest `i64` fit).
 pub const INLINE_CAPACITY: usize = 38;
 
@@ -33,9 +35,15 @@ pub struct FieldValue(Repr);
 
 #[derive(Clone)]
 enum Repr {
-    Inline { len: u8, buf: [u8; INLINE_CAPACITY] },
+    Inline {
+        len: u8,
+        buf: [u8; INLINE_CAPACITY],
+    },
     Heap(String),
     Shared(Arc<str>),
+    /// A slice of shared bytes (a header arena, a received frame) that was checked to
+    /// be UTF-8 when the value was made.
+    Bytes(Bytes),
 }
 
 impl FieldValue {
@@ -93,7 +101,37 @@ impl FieldValue {
             }
             Repr::Heap(s) => s,
             Repr::Shared(s) => s,
+            Repr::Bytes(b) => {
+                debug_assert!(std::str::from_utf8(b).is_ok());
+                // SAFETY: `Repr::Bytes` is only made by `from_utf8_bytes`, which
+                // checks that the bytes are UTF-8; `Bytes` never changes.
+                #[allow(unsafe_code)]
+                unsafe {
+                    std::str::from_utf8_unchecked(b)
+                }
+            }
         }
+    }
+
+    /// `bytes` as a value without copying them when they are longer than the inline
+    /// capacity (the value then shares `bytes`' buffer: one reference count, no
+    /// allocation). Fails when `bytes` are not UTF-8.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use rmq_protocol::FieldValue;
+    /// let long = Bytes::from("k".repeat(50));
+    /// let v = FieldValue::from_utf8_bytes(long.clone()).unwrap();
+    /// assert_eq!(&*v, "k".repeat(50));
+    /// assert!(!v.is_inline());
+    /// assert!(FieldValue::from_utf8_bytes(Bytes::from_static(b"\xff")).is_err());
+    /// ```
+    pub fn from_utf8_bytes(bytes: Bytes) -> Result<Self, std::str::Utf8Error> {
+        let text = std::str::from_utf8(&bytes)?;
+        if let Some(inline) = Self::inline(text) {
+            return Ok(inline);
+        }
+        Ok(Self(Repr::Bytes(bytes)))
     }
 
     /// `s` inline when it fits, else in one shared allocation that every clone of the
@@ -120,7 +158,7 @@ impl FieldValue {
     pub fn into_string(self) -> String {
         match self.0 {
             Repr::Heap(s) => s,
-            Repr::Inline { .. } | Repr::Shared(_) => self.as_str().to_owned(),
+            Repr::Inline { .. } | Repr::Shared(_) | Repr::Bytes(_) => self.as_str().to_owned(),
         }
     }
 

@@ -358,8 +358,8 @@ impl RouteCache {
                     .clone()
             };
             let remaining = deadline.saturating_duration_since(Instant::now());
-            // Boxed: only a miss gets here, and inline the fetch's state would
-            // sit in every sender's future (hundreds of bytes per send in flight).
+            // Boxed: only a miss gets here, and inline the wait's state would sit
+            // in every sender's future (hundreds of bytes per send in flight).
             let (result, started_here) = Box::pin(self.run_flight(topic, flight, remaining)).await;
             // A fetch started by a caller with a shorter budget that ran out of it
             // says nothing about this caller's budget: fetch again with what is left.
@@ -566,9 +566,12 @@ impl RouteCache {
         timeout: Duration,
     ) -> (FetchResult, bool) {
         let mut started_here = false;
+        // The fetch itself is boxed by the one caller that runs it: every other
+        // caller waiting on the flight (at start-up, every send in flight) holds only
+        // this small wait, not the fetch's state.
         let work = flight.get_or_init(|| {
             started_here = true;
-            self.fetch_and_install(topic, timeout)
+            Box::pin(self.fetch_and_install(topic, timeout))
         });
         let result = match tokio::time::timeout(timeout, work).await {
             Ok(result) => result.clone(),

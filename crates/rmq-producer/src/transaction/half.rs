@@ -67,7 +67,10 @@ impl Inner {
                 body: message.body().clone(),
                 sys_flag: SysFlag::TRANSACTION_PREPARED,
                 flag: message.flag(),
-                properties: message.encode_properties_value().map_err(invalid)?,
+                properties: self
+                    .arena
+                    .properties(message.properties())
+                    .map_err(invalid)?,
                 code: RequestCode::SEND_MESSAGE_V2,
                 batch: false,
                 msg_id: msg_id.into(),

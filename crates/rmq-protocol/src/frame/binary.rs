@@ -7,12 +7,14 @@
 //! A zero-length string decodes as null: an empty remark becomes `None` and an
 //! entry with an empty key or value is dropped, as in Java.
 
+use std::ops::Range;
+
 use bytes::{BufMut, BytesMut};
 
 use super::{BinaryHeaderError, EncodeError};
 use crate::code::{LanguageCode, RpcFlags, SerializeType};
 use crate::command::RemotingCommand;
-use crate::ext::ExtFields;
+use crate::ext::{ExtFields, WireFields};
 
 /// Size of the fixed part (code .. remarkLen).
 const FIXED: usize = 2 + 1 + 2 + 4 + 4 + 4;
@@ -79,6 +81,23 @@ fn utf8<'a>(b: &'a [u8], field: &'static str) -> Result<&'a str, BinaryHeaderErr
 
 /// Decodes a binary header. The body is attached by the caller.
 pub(super) fn decode_header(header: &[u8]) -> Result<RemotingCommand, BinaryHeaderError> {
+    let (mut cmd, wire) = decode_header_lazy(header)?;
+    if let Some((range, count)) = wire {
+        let bytes = bytes::Bytes::copy_from_slice(&header[range]);
+        cmd.ext_fields = ExtFields::from_wire(WireFields::from_checked(bytes, count));
+    }
+    Ok(cmd)
+}
+
+/// An ext section left in wire form: its range in the header and its entry count.
+pub(super) type WireSection = (Range<usize>, u8);
+
+/// Decodes a binary header, except an ext section that can stay in wire form: then
+/// `ext_fields` is left empty and its range in `header` and entry count are
+/// returned, for the caller to attach a slice of the frame (no copy).
+pub(super) fn decode_header_lazy(
+    header: &[u8],
+) -> Result<(RemotingCommand, Option<WireSection>), BinaryHeaderError> {
     let mut r = Reader { buf: header };
     if header.len() < FIXED {
         return Err(BinaryHeaderError::Truncated {
@@ -99,8 +118,15 @@ pub(super) fn decode_header(header: &[u8]) -> Result<RemotingCommand, BinaryHead
         (!remark_bytes.is_empty()).then(|| String::from_utf8_lossy(remark_bytes).into_owned());
     let ext_len = r.i32("ext fields length")?;
     let ext_bytes = r.bytes_with_len(i64::from(ext_len), "ext fields")?;
-    let ext_fields = decode_ext(ext_bytes)?;
-    Ok(RemotingCommand {
+    let ext_start = header.len() - r.buf.len() - ext_bytes.len();
+    let (ext_fields, wire) = match crate::ext::check_wire(ext_bytes) {
+        Some(count) => (
+            ExtFields::new(),
+            Some((ext_start..ext_start + ext_bytes.len(), count)),
+        ),
+        None => (decode_ext(ext_bytes)?, None),
+    };
+    let cmd = RemotingCommand {
         code,
         language,
         version,
@@ -110,7 +136,8 @@ pub(super) fn decode_header(header: &[u8]) -> Result<RemotingCommand, BinaryHead
         ext_fields,
         body: None,
         serialize_type: SerializeType::ROCKETMQ,
-    })
+    };
+    Ok((cmd, wire))
 }
 
 fn decode_ext(buf: &[u8]) -> Result<ExtFields, BinaryHeaderError> {
@@ -139,12 +166,15 @@ pub(super) fn encode_header(cmd: &RemotingCommand, dst: &mut BytesMut) -> Result
     let version =
         i16::try_from(cmd.version).map_err(|_| EncodeError::VersionOutOfRange(cmd.version))?;
     let remark = cmd.remark.as_deref().unwrap_or("");
-    let mut ext_len = 0usize;
-    for (k, v) in cmd.ext_fields.iter() {
-        if k.len() > i16::MAX as usize {
-            return Err(EncodeError::KeyTooLong { len: k.len() });
+    let wire = cmd.ext_fields.wire_bytes();
+    let mut ext_len = wire.map_or(0, <[u8]>::len);
+    if wire.is_none() {
+        for (k, v) in cmd.ext_fields.iter() {
+            if k.len() > i16::MAX as usize {
+                return Err(EncodeError::KeyTooLong { len: k.len() });
+            }
+            ext_len += 2 + k.len() + 4 + v.len();
         }
-        ext_len += 2 + k.len() + 4 + v.len();
     }
     let too_large = |len| EncodeError::HeaderTooLarge {
         len,
@@ -164,6 +194,11 @@ pub(super) fn encode_header(cmd: &RemotingCommand, dst: &mut BytesMut) -> Result
     dst.put_i32(remark.len() as i32);
     dst.put_slice(remark.as_bytes());
     dst.put_i32(ext_len as i32);
+    if let Some(wire) = wire {
+        // Already laid out as this section is (`WireWriter`, or a decoded frame).
+        dst.put_slice(wire);
+        return Ok(());
+    }
     for (k, v) in cmd.ext_fields.iter() {
         dst.put_i16(k.len() as i16);
         dst.put_slice(k.as_bytes());

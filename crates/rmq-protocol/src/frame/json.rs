@@ -9,32 +9,17 @@
 
 use std::fmt;
 
+use std::borrow::Cow;
+
 use bytes::{BufMut, BytesMut};
 use serde::Deserialize;
-use serde::de::{self, MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 
 use super::DecodeError;
 use crate::code::{LanguageCode, RpcFlags, SerializeType};
 use crate::command::RemotingCommand;
-use crate::ext::ExtFields;
-
-#[derive(Deserialize)]
-struct JsonHeader {
-    #[serde(default)]
-    code: i32,
-    #[serde(default)]
-    language: Option<JsonLanguage>,
-    #[serde(default)]
-    version: i32,
-    #[serde(default)]
-    opaque: i32,
-    #[serde(default)]
-    flag: i32,
-    #[serde(default)]
-    remark: Option<String>,
-    #[serde(default, rename = "extFields")]
-    ext_fields: Option<JsonExt>,
-}
+use crate::ext::{ExtFields, WireWriter};
+use crate::value::FieldValue;
 
 /// `language`, mapped straight to its code (no `String` per frame; serde never borrows
 /// into an `Option<Cow<str>>`). Unknown names are `OTHER`, as before.
@@ -168,20 +153,288 @@ impl Visitor<'_> for ExtValueVisitor {
 
 /// Decodes a JSON header. The body is attached by the caller.
 pub(super) fn decode_header(header: &[u8]) -> Result<RemotingCommand, DecodeError> {
-    let h: JsonHeader =
-        serde_json::from_slice(header).map_err(|e| DecodeError::Json(e.to_string()))?;
-    let language = h.language.map_or(LanguageCode::OTHER, |l| l.0);
-    Ok(RemotingCommand {
-        code: h.code,
-        language,
-        version: h.version,
-        opaque: h.opaque,
-        flag: RpcFlags(h.flag),
-        remark: h.remark,
-        ext_fields: h.ext_fields.map(|e| e.0).unwrap_or_default(),
-        body: None,
-        serialize_type: SerializeType::JSON,
-    })
+    decode_header_in(header, None)
+}
+
+/// Decodes a JSON header; with an `arena`, the ext fields are written there in wire
+/// form (see [`WireWriter`]) instead of into a vector of their own.
+pub(super) fn decode_header_in(
+    header: &[u8],
+    arena: Option<&mut BytesMut>,
+) -> Result<RemotingCommand, DecodeError> {
+    let mut de = serde_json::Deserializer::from_slice(header);
+    let cmd = HeaderSeed { arena }
+        .deserialize(&mut de)
+        .and_then(|cmd| de.end().map(|()| cmd))
+        .map_err(|e| DecodeError::Json(e.to_string()))?;
+    Ok(cmd)
+}
+
+/// Reads a JSON header object leniently: any key order, missing fields zero,
+/// unknown fields ignored, a field given twice is an error.
+struct HeaderSeed<'a> {
+    arena: Option<&'a mut BytesMut>,
+}
+
+impl<'de> DeserializeSeed<'de> for HeaderSeed<'_> {
+    type Value = RemotingCommand;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<RemotingCommand, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for HeaderSeed<'_> {
+    type Value = RemotingCommand;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a remoting command header object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RemotingCommand, A::Error> {
+        let mut arena = self.arena;
+        let mut cmd = RemotingCommand {
+            code: 0,
+            language: LanguageCode::OTHER,
+            version: 0,
+            opaque: 0,
+            flag: RpcFlags(0),
+            remark: None,
+            ext_fields: ExtFields::new(),
+            body: None,
+            serialize_type: SerializeType::JSON,
+        };
+        let mut seen = 0u8;
+        while let Some(key) = map.next_key::<HeaderKey>()? {
+            let bit = 1u8 << (key as u8);
+            if key != HeaderKey::Other {
+                if seen & bit != 0 {
+                    return Err(de::Error::duplicate_field(key.name()));
+                }
+                seen |= bit;
+            }
+            match key {
+                HeaderKey::Code => cmd.code = map.next_value()?,
+                HeaderKey::Language => {
+                    let language: Option<JsonLanguage> = map.next_value()?;
+                    cmd.language = language.map_or(LanguageCode::OTHER, |l| l.0);
+                }
+                HeaderKey::Version => cmd.version = map.next_value()?,
+                HeaderKey::Opaque => cmd.opaque = map.next_value()?,
+                HeaderKey::Flag => cmd.flag = RpcFlags(map.next_value()?),
+                HeaderKey::Remark => cmd.remark = map.next_value()?,
+                HeaderKey::ExtFields => {
+                    if let Some(ext) = map.next_value_seed(ExtSeed {
+                        arena: arena.as_deref_mut(),
+                    })? {
+                        cmd.ext_fields = ext;
+                    }
+                }
+                HeaderKey::Other => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(cmd)
+    }
+}
+
+/// The header keys read; everything else is skipped.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum HeaderKey {
+    Code,
+    Language,
+    Version,
+    Opaque,
+    Flag,
+    Remark,
+    ExtFields,
+    Other,
+}
+
+impl HeaderKey {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Code => "code",
+            Self::Language => "language",
+            Self::Version => "version",
+            Self::Opaque => "opaque",
+            Self::Flag => "flag",
+            Self::Remark => "remark",
+            Self::ExtFields => "extFields",
+            Self::Other => "",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for HeaderKey {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_identifier(HeaderKeyVisitor)
+    }
+}
+
+struct HeaderKeyVisitor;
+
+impl Visitor<'_> for HeaderKeyVisitor {
+    type Value = HeaderKey;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a header field name")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<HeaderKey, E> {
+        Ok(match v {
+            "code" => HeaderKey::Code,
+            "language" => HeaderKey::Language,
+            "version" => HeaderKey::Version,
+            "opaque" => HeaderKey::Opaque,
+            "flag" => HeaderKey::Flag,
+            "remark" => HeaderKey::Remark,
+            "extFields" => HeaderKey::ExtFields,
+            _ => HeaderKey::Other,
+        })
+    }
+}
+
+/// `extFields` (or `null`): into a vector, or in wire form into the arena.
+struct ExtSeed<'a> {
+    arena: Option<&'a mut BytesMut>,
+}
+
+impl<'de> DeserializeSeed<'de> for ExtSeed<'_> {
+    type Value = Option<ExtFields>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Option<ExtFields>, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ExtSeed<'_> {
+    type Value = Option<ExtFields>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object of string values or null")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Option<ExtFields>, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Option<ExtFields>, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<Option<ExtFields>, D::Error> {
+        match self.arena {
+            Some(arena) => d.deserialize_map(WireExtVisitor { arena }).map(Some),
+            None => JsonExt::deserialize(d).map(|e| Some(e.0)),
+        }
+    }
+}
+
+/// `extFields` written in wire form into an arena (no vector, no `String` per
+/// field for text without escapes), `null` values dropped.
+struct WireExtVisitor<'a> {
+    arena: &'a mut BytesMut,
+}
+
+impl<'de> Visitor<'de> for WireExtVisitor<'_> {
+    type Value = ExtFields;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object of string values")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ExtFields, A::Error> {
+        let mut out = WireWriter::new(self.arena);
+        while let Some(Text(key)) = map.next_key()? {
+            if let Some(value) = map.next_value::<Option<ScalarText<'de>>>()? {
+                out.put(&key, value.as_str());
+            }
+        }
+        Ok(out.finish())
+    }
+}
+
+/// A string, borrowed from the header when it has no escapes.
+struct Text<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(TextVisitor)
+    }
+}
+
+struct TextVisitor;
+
+impl<'de> Visitor<'de> for TextVisitor {
+    type Value = Text<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
+        Ok(Text(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Text<'de>, E> {
+        Ok(Text(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Text<'de>, E> {
+        Ok(Text(Cow::Owned(v)))
+    }
+}
+
+/// An ext value as text: a string (borrowed when it has no escapes), or a number
+/// or boolean written as Java would print it.
+enum ScalarText<'de> {
+    Text(Cow<'de, str>),
+    Number(FieldValue),
+}
+
+impl ScalarText<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Text(t) => t,
+            Self::Number(n) => n,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ScalarText<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ScalarTextVisitor)
+    }
+}
+
+struct ScalarTextVisitor;
+
+impl<'de> Visitor<'de> for ScalarTextVisitor {
+    type Value = ScalarText<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string, number or boolean")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<ScalarText<'de>, E> {
+        Ok(ScalarText::Text(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<ScalarText<'de>, E> {
+        Ok(ScalarText::Text(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<ScalarText<'de>, E> {
+        Ok(ScalarText::Text(Cow::Owned(v)))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<ScalarText<'de>, E> {
+        Ok(ScalarText::Number(FieldValue::from_i64(v)))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<ScalarText<'de>, E> {
+        Ok(ScalarText::Number(v.to_string().into()))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<ScalarText<'de>, E> {
+        Ok(ScalarText::Number(v.to_string().into()))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<ScalarText<'de>, E> {
+        Ok(ScalarText::Number(if v { "true" } else { "false" }.into()))
+    }
 }
 
 /// Appends the JSON header of `cmd` to `dst`.

@@ -22,10 +22,11 @@
 mod binary;
 mod json;
 
-use bytes::{Buf, BufMut, BytesMut};
+use bytes::{BufMut, BytesMut};
 
 use crate::code::SerializeType;
 use crate::command::RemotingCommand;
+use crate::ext::{ExtFields, WireFields};
 
 /// Default limit on a whole frame, length prefix included (Java's
 /// `com.rocketmq.remoting.frameMaxLength`): 16 MiB.
@@ -241,6 +242,28 @@ impl FrameCodec {
     /// exactly one frame was removed from `src`. `Err(_)`: the stream is broken;
     /// `src` is unchanged.
     pub fn decode(&self, src: &mut BytesMut) -> Result<Option<RemotingCommand>, DecodeError> {
+        self.decode_frame(src, None)
+    }
+
+    /// Like [`decode`](Self::decode), keeping the header fields in wire form (see
+    /// [`ExtFields`](crate::ExtFields)) without a vector of their own: a binary
+    /// header's fields are a slice of the frame, a JSON header's are written into
+    /// `arena` and split off it (a reference count on its buffer; the arena
+    /// allocates only when its buffer is full). For a connection's read loop, which
+    /// keeps one arena: no allocation per frame for its header fields.
+    pub fn decode_in(
+        &self,
+        src: &mut BytesMut,
+        arena: &mut BytesMut,
+    ) -> Result<Option<RemotingCommand>, DecodeError> {
+        self.decode_frame(src, Some(arena))
+    }
+
+    fn decode_frame(
+        &self,
+        src: &mut BytesMut,
+        arena: Option<&mut BytesMut>,
+    ) -> Result<Option<RemotingCommand>, DecodeError> {
         let Some((total, st, header_len)) = self.check_prefix(src)? else {
             return Ok(None);
         };
@@ -249,18 +272,17 @@ impl FrameCodec {
         }
         let header_end = 8 + header_len;
         let header = src.get(8..header_end).unwrap_or_default();
-        let mut cmd = if st == SerializeType::ROCKETMQ {
-            binary::decode_header(header).map_err(DecodeError::Binary)?
+        let (mut cmd, wire) = if st == SerializeType::ROCKETMQ {
+            binary::decode_header_lazy(header).map_err(DecodeError::Binary)?
         } else {
-            json::decode_header(header)?
+            (json::decode_header_in(header, arena)?, None)
         };
-        let mut frame = src.split_to(total);
-        frame.advance(header_end);
-        cmd.body = if frame.is_empty() {
-            None
-        } else {
-            Some(frame.freeze())
-        };
+        let frame = src.split_to(total).freeze();
+        if let Some((range, count)) = wire {
+            let ext = frame.slice(8 + range.start..8 + range.end);
+            cmd.ext_fields = ExtFields::from_wire(WireFields::from_checked(ext, count));
+        }
+        cmd.body = (frame.len() > header_end).then(|| frame.slice(header_end..));
         Ok(Some(cmd))
     }
 

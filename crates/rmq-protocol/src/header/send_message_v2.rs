@@ -11,6 +11,7 @@
 use super::send_message::SendMessageRequestHeader;
 use super::{CommandHeader, FieldsExt, HeaderError, I32, I64, bool_str};
 use crate::ext::ExtFields;
+use crate::ext::FieldSink;
 use crate::value::FieldValue;
 
 /// The V2 send request header (protocol.md section 3.1). Field names are the V1
@@ -83,29 +84,34 @@ pub struct SendMessageRequestHeaderV2Ref<'a> {
     pub broker_name: Option<&'a str>,
 }
 
-/// A number as an inline [`FieldValue`] (no allocation).
-fn num(v: i64) -> FieldValue {
-    FieldValue::from_i64(v)
-}
-
 impl SendMessageRequestHeaderV2Ref<'_> {
-    /// Writes the header's fields into `out`, in the order `a` … `n`.
-    pub fn write_to(&self, out: &mut ExtFields) {
+    /// Writes the header's fields into `out` (an [`ExtFields`] map, or a
+    /// [`WireWriter`](crate::ext::WireWriter) for a header without a vector of its
+    /// own), in the order `a` … `n`.
+    pub fn write_to(&self, out: &mut impl FieldSink) {
         // Order matters: a, b, c, …, n (binary golden vectors).
-        out.insert("a", self.producer_group);
-        out.insert("b", self.topic);
-        out.insert("c", self.default_topic);
-        out.insert("d", num(self.default_topic_queue_nums.into()));
-        out.insert("e", num(self.queue_id.into()));
-        out.insert("f", num(self.sys_flag.into()));
-        out.insert("g", num(self.born_timestamp));
-        out.insert("h", num(self.flag.into()));
-        out.insert_opt("i", self.properties.cloned());
-        out.insert_opt("j", self.reconsume_times.map(|v| num(v.into())));
-        out.insert("k", bool_str(self.unit_mode));
-        out.insert_opt("l", self.max_reconsume_times.map(|v| num(v.into())));
-        out.insert("m", bool_str(self.batch));
-        out.insert_opt("n", self.broker_name);
+        out.put_str("a", self.producer_group);
+        out.put_str("b", self.topic);
+        out.put_str("c", self.default_topic);
+        out.put_i64("d", self.default_topic_queue_nums.into());
+        out.put_i64("e", self.queue_id.into());
+        out.put_i64("f", self.sys_flag.into());
+        out.put_i64("g", self.born_timestamp);
+        out.put_i64("h", self.flag.into());
+        if let Some(p) = self.properties {
+            out.put_value("i", p);
+        }
+        if let Some(v) = self.reconsume_times {
+            out.put_i64("j", v.into());
+        }
+        out.put_str("k", bool_str(self.unit_mode));
+        if let Some(v) = self.max_reconsume_times {
+            out.put_i64("l", v.into());
+        }
+        out.put_str("m", bool_str(self.batch));
+        if let Some(b) = self.broker_name {
+            out.put_str("n", b);
+        }
     }
 }
 
@@ -230,22 +236,6 @@ mod tests {
     }
 
     #[test]
-    fn numbers_are_written_like_to_string() {
-        for v in [
-            0,
-            7,
-            -7,
-            10,
-            4_294_967_296,
-            i64::MAX,
-            i64::MIN,
-            1_700_000_000_000,
-        ] {
-            assert_eq!(num(v), v.to_string());
-        }
-    }
-
-    #[test]
     fn protocol_3_2_key_sequence() {
         let mut f = ExtFields::new();
         vector_inputs().write_to(&mut f);
@@ -303,6 +293,15 @@ mod tests {
             .collect();
         assert_eq!(golden.len(), 0xC4, "extLen of the vector");
         assert_eq!(bytes, golden);
+
+        // Written in wire form (no vector), the fields are these bytes themselves.
+        let mut arena = bytes::BytesMut::new();
+        let mut w = crate::ext::WireWriter::new(&mut arena);
+        vector_inputs().borrowed().write_to(&mut w);
+        let wire = w.finish();
+        assert!(wire.is_wire_form());
+        assert_eq!(wire.wire_bytes(), Some(&golden[..]));
+        assert_eq!(wire, f);
     }
 
     #[test]

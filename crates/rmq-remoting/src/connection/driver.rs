@@ -62,6 +62,9 @@ pub(super) struct Driver {
     handlers: Arc<Handlers>,
     counters: Arc<Counters>,
     read_buf: BytesMut,
+    /// Where JSON response headers' fields are decoded to (wire form, split off per
+    /// frame): no vector per response. Binary headers' fields stay in `read_buf`.
+    ext_arena: BytesMut,
     /// Bytes handed to the socket since the connection opened (as of the last
     /// look at the write side).
     written: u64,
@@ -102,6 +105,7 @@ impl Driver {
             handlers,
             counters,
             read_buf: BytesMut::with_capacity(16 * 1024),
+            ext_arena: BytesMut::with_capacity(4 * 1024),
             written: 0,
             pending: HashMap::new(),
             deadlines: BinaryHeap::new(),
@@ -484,7 +488,10 @@ impl Driver {
     }
 
     fn read_frames(&mut self) -> Result<(), rmq_protocol::frame::DecodeError> {
-        while let Some(cmd) = self.codec.decode(&mut self.read_buf)? {
+        while let Some(cmd) = self
+            .codec
+            .decode_in(&mut self.read_buf, &mut self.ext_arena)?
+        {
             self.consecutive_timeouts = 0;
             self.suspect_since = None;
             if cmd.is_response() {
