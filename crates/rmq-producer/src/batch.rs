@@ -10,7 +10,7 @@ use rmq_protocol::{FieldValue, RequestCode};
 use tokio::time::Instant;
 
 use crate::error::{Delivery, SendError, SendErrorKind};
-use crate::kernel::{Mode, Prepared};
+use crate::kernel::{Attempts, Mode, Prepared};
 use crate::options::Target;
 use crate::producer::{Inner, Producer};
 
@@ -205,7 +205,15 @@ impl Inner {
             msg_id: joined.into(),
         };
         let delivered = self
-            .deliver(&prepared, None, target, mode, retries, deadline)
+            .deliver(
+                &prepared,
+                None,
+                target,
+                mode,
+                retries,
+                deadline,
+                Attempts::default(),
+            )
             .await?;
         let r = delivered.result;
         let offsets: Vec<&str> = r.offset_msg_id.split(',').collect();

@@ -80,6 +80,51 @@ impl std::ops::Deref for Picked<'_> {
     }
 }
 
+/// Where a delivery stands between attempts.
+#[derive(Debug, Default)]
+pub(crate) struct Attempts {
+    /// Attempts made so far.
+    pub(crate) attempt: u32,
+    /// Boxed (only selector and explicit-queue sends pin): inline, its 80 bytes
+    /// would be held by every send in flight.
+    pinned: Option<Box<MessageQueue>>,
+    /// The broker of the last failed attempt, avoided by the next automatic pick.
+    last_broker: Option<rmq_protocol::FieldValue>,
+    last_error: Option<SendError>,
+    /// Some attempt may have reached the broker.
+    any_written: bool,
+    /// The latest attempt stored with a warning status that was retried
+    /// (`retry_on_not_stored`): the message is stored, so if the retries fail this
+    /// is the outcome, as Java returns its earlier non-OK SendResult. Boxed: rare,
+    /// and inline it would add its size to every send in flight.
+    stored: Option<Box<SendResult>>,
+    /// Wait this long before the next attempt (flow control).
+    backoff: Option<Duration>,
+}
+
+/// How one attempt went: its latency and the answer (`None` for a one-way send,
+/// which gets none), or the transport error.
+pub(crate) struct AttemptResult {
+    pub(crate) latency: Duration,
+    pub(crate) response: Result<Option<RemotingCommand>, RemotingError>,
+}
+
+/// What to do after an attempt (see [`Inner::settle_attempt`]).
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a return value, never held across an await: boxing would allocate per send"
+)]
+pub(crate) enum Step {
+    /// Stored: the send's result.
+    Done(SendResult),
+    /// A failure returned as is, whatever attempts are left.
+    Fail(SendError),
+    /// Another attempt, if any is left.
+    Next,
+    /// No more attempts: [`Inner::give_up`].
+    GiveUp,
+}
+
 /// What one delivery produced.
 pub(crate) struct Delivered {
     pub(crate) result: SendResult,
@@ -207,293 +252,347 @@ impl Inner {
         Ok(Picked::Owned(chosen))
     }
 
-    /// Sends `p` until it is stored, rejected, or out of attempts or time.
-    pub(crate) async fn deliver(
+    /// The deadline of attempt `attempt` (1-based) of `max_attempts`: a reserve is
+    /// left for the attempts still allowed, but never so much that this one starves;
+    /// capped by `attempt_timeout`.
+    pub(crate) fn attempt_deadline(
         &self,
-        p: &Prepared,
-        msg: Option<&rmq_protocol::message::Message>,
-        target: &Target,
+        now: Instant,
+        deadline: Instant,
+        attempt: u32,
+        max_attempts: u32,
+    ) -> Instant {
+        let left = max_attempts.saturating_sub(attempt);
+        let reserve = ATTEMPT_RESERVE.saturating_mul(left);
+        let attempt_deadline = if deadline.saturating_duration_since(now) > reserve * 2 {
+            deadline - reserve
+        } else {
+            deadline
+        };
+        match self.config.attempt_timeout {
+            Some(cap) => attempt_deadline.min(now + cap),
+            None => attempt_deadline,
+        }
+    }
+
+    /// The request of one attempt of `p` to `queue`. Its header is written straight
+    /// from borrowed fields, in wire form, into the header arena: no owned header is
+    /// cloned together and no map is allocated per attempt.
+    pub(crate) fn request_for(&self, p: &Prepared, queue: &MessageQueue) -> RemotingCommand {
+        let mut cmd = RemotingCommand::request(p.code)
+            .serialize_type(self.header_format)
+            .body(p.body.clone());
+        cmd.ext_fields = self.arena.fields(|w| {
+            SendMessageRequestHeaderV2Ref {
+                producer_group: &self.group,
+                topic: &p.wire_topic,
+                default_topic: &self.config.create_topic_key,
+                default_topic_queue_nums: i32::try_from(self.config.default_topic_queue_nums)
+                    .unwrap_or(4),
+                queue_id: queue.queue_id,
+                sys_flag: p.sys_flag,
+                born_timestamp: now_ms(),
+                flag: p.flag,
+                properties: Some(&p.properties),
+                reconsume_times: Some(0),
+                unit_mode: false,
+                max_reconsume_times: None,
+                batch: p.batch,
+                broker_name: Some(&queue.broker_name),
+            }
+            .write_to(w);
+        });
+        cmd
+    }
+
+    /// Sends `p` until it is stored, rejected, or out of attempts or time, starting
+    /// from `st` (a fresh [`Attempts`], or where a callback send's first attempt
+    /// left off).
+    ///
+    /// A plain `fn` returning one `async move` block: an `async fn` would keep its
+    /// arguments twice in every send future in flight.
+    #[allow(
+        clippy::manual_async_fn,
+        clippy::too_many_arguments,
+        reason = "an `async fn` would store the arguments twice per send in flight"
+    )]
+    pub(crate) fn deliver<'a>(
+        &'a self,
+        p: &'a Prepared,
+        msg: Option<&'a rmq_protocol::message::Message>,
+        target: &'a Target,
         mode: Mode,
         retries: u32,
         deadline: Instant,
-    ) -> Result<Delivered, SendError> {
-        let max_attempts = retries.saturating_add(1);
-        // Boxed (only selector and explicit-queue sends pin): inline, its 80 bytes
-        // would be held by every send in flight.
-        let mut pinned: Option<Box<MessageQueue>> = None;
-        let mut last_broker: Option<rmq_protocol::FieldValue> = None;
-        let mut last_error: Option<SendError> = None;
-        let mut any_written = false;
-        // The latest attempt stored with a warning status that was retried
-        // (`retry_on_not_stored`): the message is stored, so if the retries fail this
-        // is the outcome, as Java returns its earlier non-OK SendResult.
-        // Boxed: rare, and inline it would add its size to every send in flight.
-        let mut stored: Option<Box<SendResult>> = None;
-        let mut attempt = 0u32;
-        while attempt < max_attempts {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            attempt += 1;
-            let info = match self.route(&p.wire_topic, deadline).await {
-                Ok(info) => info,
-                Err(e) => {
-                    last_error = Some(e);
+        mut st: Attempts,
+    ) -> impl Future<Output = Result<Delivered, SendError>> + Send + 'a {
+        async move {
+            let max_attempts = retries.saturating_add(1);
+            while st.attempt < max_attempts {
+                if let Some(backoff) = st.backoff.take() {
+                    tokio::time::sleep(backoff).await;
+                }
+                let now = Instant::now();
+                if now >= deadline {
                     break;
                 }
-            };
-            let queue = self.pick_queue(&info, target, msg, &mut pinned, last_broker.as_deref())?;
-            let Some(addr) = info
-                .broker_addr(&queue.broker_name)
-                .map(|a| self.broker_addr(a))
-            else {
-                last_error = Some(SendError::new(
-                    SendErrorKind::NoRoute,
-                    Delivery::NotSent,
-                    format!("no master address for broker {}", queue.broker_name),
-                ));
-                last_broker = Some(queue.broker_name.clone());
-                continue;
-            };
-            // Leave a reserve for the attempts still allowed, but never starve this one.
-            let left = max_attempts - attempt;
-            let reserve = ATTEMPT_RESERVE.saturating_mul(left);
-            let attempt_deadline = if deadline.saturating_duration_since(now) > reserve * 2 {
-                deadline - reserve
-            } else {
-                deadline
-            };
-            let attempt_deadline = match self.config.attempt_timeout {
-                Some(cap) => attempt_deadline.min(now + cap),
-                None => attempt_deadline,
-            };
-            // Written straight from borrowed fields, in wire form, into the header
-            // arena: no owned header is cloned together and no map is allocated per
-            // attempt.
-            let mut cmd = RemotingCommand::request(p.code)
-                .serialize_type(self.header_format)
-                .body(p.body.clone());
-            // A temporary, not a local: a local would be kept in the send future
-            // across the `.await` below (about 260 bytes per send in flight).
-            cmd.ext_fields = self.arena.fields(|w| {
-                SendMessageRequestHeaderV2Ref {
-                    producer_group: &self.group,
-                    topic: &p.wire_topic,
-                    default_topic: &self.config.create_topic_key,
-                    default_topic_queue_nums: i32::try_from(self.config.default_topic_queue_nums)
-                        .unwrap_or(4),
-                    queue_id: queue.queue_id,
-                    sys_flag: p.sys_flag,
-                    born_timestamp: now_ms(),
-                    flag: p.flag,
-                    properties: Some(&p.properties),
-                    reconsume_times: Some(0),
-                    unit_mode: false,
-                    max_reconsume_times: None,
-                    batch: p.batch,
-                    broker_name: Some(&queue.broker_name),
-                }
-                .write_to(w);
-            });
-            let ctx = msg.map(|m| AttemptContext {
-                message: m,
-                queue: &queue,
-                broker_addr: &addr,
-                attempt,
-            });
-            if let Some(ctx) = &ctx {
-                hook::run_before(&self.hooks, ctx);
-            }
-            let span = debug_span!(
-                "rmq.attempt",
-                topic = %p.topic,
-                broker = %queue.broker_name,
-                queue = queue.queue_id,
-                attempt,
-                opaque = tracing::field::Empty
-            );
-            let started = Instant::now();
-            if attempt > 1 {
-                self.stats.record_retry();
-            }
-            let outcome = if mode == Mode::Oneway {
-                self.pool
-                    .invoke_oneway_at(&addr, cmd, attempt_deadline)
-                    .instrument(span.clone())
-                    .await
-                    .map(|()| None)
-            } else {
-                self.pool
-                    .invoke_at(&addr, cmd, attempt_deadline)
-                    .instrument(span.clone())
-                    .await
-                    .map(Some)
-            };
-            let latency = started.elapsed();
-            let now_std = fault_now();
-            // `last_broker` is set only where another attempt follows (a success
-            // returns): no broker-name copy on the common path.
-            let mut response = match outcome {
-                Ok(None) => {
-                    // One-way: written; there is no answer to wait for.
-                    self.fault.on_result(
-                        &queue.broker_name,
-                        AttemptReport::success(latency),
-                        now_std,
-                    );
-                    let result = SendResult {
-                        status: SendStatus::SendOk,
-                        msg_id: p.msg_id.clone(),
-                        offset_msg_id: rmq_protocol::FieldValue::new(),
-                        message_queue: MessageQueue::new(
-                            &p.topic,
-                            &queue.broker_name,
-                            queue.queue_id,
-                        ),
-                        queue_offset: -1,
-                        transaction_id: None,
-                        region_id: rmq_protocol::message::send_result::DEFAULT_REGION.into(),
-                        trace_on: true,
-                        recall_handle: None,
-                    };
-                    return Ok(Delivered { result });
-                }
-                Ok(Some(response)) => {
-                    // The opaque is assigned by the connection; the answer carries it.
-                    span.record("opaque", response.opaque);
-                    response
-                }
-                Err(e) => {
-                    self.fault.on_result(
-                        &queue.broker_name,
-                        AttemptReport::new(latency, outcome_of(&e)),
-                        now_std,
-                    );
-                    let written = e.delivery() == WireDelivery::Indeterminate;
-                    any_written |= written;
-                    let kind = if e.is_timeout() {
-                        SendErrorKind::Timeout
-                    } else {
-                        SendErrorKind::AllBrokersUnavailable
-                    };
-                    let err = SendError::new(
-                        kind,
-                        if written {
-                            Delivery::Indeterminate
-                        } else {
-                            Delivery::NotSent
-                        },
-                        e.to_string(),
-                    )
-                    .with_broker(&queue.broker_name)
-                    .with_source(e);
-                    if let Some(ctx) = &ctx {
-                        hook::run_after(&self.hooks, ctx, &AttemptOutcome::Failed(&err), latency);
-                    }
-                    debug!(error = %err, attempt, "attempt failed");
-                    last_error = Some(err);
-                    last_broker = Some(queue.broker_name.clone());
-                    if mode == Mode::Oneway && written {
-                        break; // a one-way request may have been processed: never resend it
-                    }
-                    continue;
-                }
-            };
-            let code = response.response_code();
-            if let Some(status) = SendStatus::from_response_code(code) {
-                self.fault
-                    .on_result(&queue.broker_name, AttemptReport::success(latency), now_std);
-                // The response is consumed here: move its strings, do not copy them.
-                let header = match SendMessageResponseHeader::take_from(&mut response.ext_fields) {
-                    Ok(h) => h,
+                st.attempt += 1;
+                let attempt = st.attempt;
+                let info = match self.route(&p.wire_topic, deadline).await {
+                    Ok(info) => info,
                     Err(e) => {
-                        let err = SendError::new(
-                            SendErrorKind::MalformedResponse,
-                            Delivery::Indeterminate,
-                            format!(
-                                "broker {} answered {code} with a malformed header: {e}",
-                                queue.broker_name
-                            ),
-                        )
-                        .with_code(code)
-                        .with_broker(&queue.broker_name)
-                        .with_attempts(attempt)
-                        .with_source(e);
-                        if let Some(ctx) = &ctx {
-                            hook::run_after(
-                                &self.hooks,
-                                ctx,
-                                &AttemptOutcome::Failed(&err),
-                                latency,
-                            );
-                        }
-                        return Err(err);
+                        st.last_error = Some(e);
+                        break;
                     }
                 };
-                let result = SendResult::from_response(
-                    status,
-                    &p.msg_id,
-                    &p.topic,
-                    &queue.broker_name,
-                    header,
-                );
-                if let Some(ctx) = &ctx {
-                    hook::run_after(&self.hooks, ctx, &AttemptOutcome::Stored(&result), latency);
-                }
-                if status != SendStatus::SendOk
-                    && self.config.retry_on_not_stored
-                    && mode == Mode::Auto
-                    && attempt < max_attempts
-                {
-                    debug!(
-                        ?status,
-                        "stored with a warning status; retrying on another broker as configured"
-                    );
-                    stored = Some(Box::new(result));
-                    last_broker = Some(queue.broker_name.clone());
+                let queue = self.pick_queue(
+                    &info,
+                    target,
+                    msg,
+                    &mut st.pinned,
+                    st.last_broker.as_deref(),
+                )?;
+                let Some(addr) = info
+                    .broker_addr(&queue.broker_name)
+                    .map(|a| self.broker_addr(a))
+                else {
+                    st.last_error = Some(SendError::new(
+                        SendErrorKind::NoRoute,
+                        Delivery::NotSent,
+                        format!("no master address for broker {}", queue.broker_name),
+                    ));
+                    st.last_broker = Some(queue.broker_name.clone());
                     continue;
+                };
+                let attempt_deadline = self.attempt_deadline(now, deadline, attempt, max_attempts);
+                let ctx = msg.map(|m| AttemptContext {
+                    message: m,
+                    queue: &queue,
+                    broker_addr: &addr,
+                    attempt,
+                });
+                if let Some(ctx) = &ctx {
+                    hook::run_before(&self.hooks, ctx);
                 }
-                return Ok(Delivered { result });
-            }
-            self.fault.on_result(
-                &queue.broker_name,
-                AttemptReport::new(latency, Outcome::BrokerError(code)),
-                now_std,
-            );
-            let err = SendError::new(
-                SendErrorKind::Rejected,
-                Delivery::Rejected,
-                format!(
-                    "broker {} rejected the message: {}",
-                    queue.broker_name,
-                    response.remark.as_deref().unwrap_or("")
-                ),
-            )
-            .with_code(code)
-            .with_broker(&queue.broker_name);
-            if let Some(ctx) = &ctx {
-                hook::run_after(&self.hooks, ctx, &AttemptOutcome::Failed(&err), latency);
-            }
-            let retryable = self.config.retryable_codes.contains(&code);
-            last_error = Some(err);
-            last_broker = Some(queue.broker_name.clone());
-            if !retryable || mode == Mode::Oneway {
-                break;
-            }
-            if is_flow_control(code) {
-                let backoff = self.backoff(attempt);
-                if Instant::now() + backoff >= deadline {
-                    break;
+                let span = debug_span!(
+                    "rmq.attempt",
+                    topic = %p.topic,
+                    broker = %queue.broker_name,
+                    queue = queue.queue_id,
+                    attempt,
+                    opaque = tracing::field::Empty
+                );
+                let started = Instant::now();
+                if attempt > 1 {
+                    self.stats.record_retry();
                 }
-                tokio::time::sleep(backoff).await;
+                // The request is a temporary, not a local: a local would be kept in
+                // the send future across the `.await`.
+                let outcome = if mode == Mode::Oneway {
+                    self.pool
+                        .invoke_oneway_at(&addr, self.request_for(p, &queue), attempt_deadline)
+                        .instrument(span.clone())
+                        .await
+                        .map(|()| None)
+                } else {
+                    self.pool
+                        .invoke_at(&addr, self.request_for(p, &queue), attempt_deadline)
+                        .instrument(span.clone())
+                        .await
+                        .map(Some)
+                };
+                if let Ok(Some(response)) = &outcome {
+                    // The opaque is assigned by the connection; the answer carries it.
+                    span.record("opaque", response.opaque);
+                }
+                let outcome = AttemptResult {
+                    latency: started.elapsed(),
+                    response: outcome,
+                };
+                match self.settle_attempt(
+                    p,
+                    &queue,
+                    ctx.as_ref(),
+                    mode,
+                    max_attempts,
+                    deadline,
+                    outcome,
+                    &mut st,
+                ) {
+                    Step::Done(result) => return Ok(Delivered { result }),
+                    Step::Fail(err) => return Err(err),
+                    Step::Next => {}
+                    Step::GiveUp => break,
+                }
             }
+            self.give_up(st, deadline)
         }
-        if let Some(result) = stored {
+    }
+
+    /// What the outcome of one attempt means: the result, a failure to return as
+    /// is, another attempt (after `st.backoff`, if set), or no more attempts. `st`
+    /// records what later attempts and [`give_up`](Self::give_up) need.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn settle_attempt(
+        &self,
+        p: &Prepared,
+        queue: &MessageQueue,
+        ctx: Option<&AttemptContext<'_>>,
+        mode: Mode,
+        max_attempts: u32,
+        deadline: Instant,
+        outcome: AttemptResult,
+        st: &mut Attempts,
+    ) -> Step {
+        let AttemptResult { latency, response } = outcome;
+        let attempt = st.attempt;
+        let now_std = fault_now();
+        // `last_broker` is set only where another attempt follows (a success
+        // returns): no broker-name copy on the common path.
+        let mut response = match response {
+            Ok(None) => {
+                // One-way: written; there is no answer to wait for.
+                self.fault
+                    .on_result(&queue.broker_name, AttemptReport::success(latency), now_std);
+                return Step::Done(SendResult {
+                    status: SendStatus::SendOk,
+                    msg_id: p.msg_id.clone(),
+                    offset_msg_id: rmq_protocol::FieldValue::new(),
+                    message_queue: MessageQueue::new(&p.topic, &queue.broker_name, queue.queue_id),
+                    queue_offset: -1,
+                    transaction_id: None,
+                    region_id: rmq_protocol::message::send_result::DEFAULT_REGION.into(),
+                    trace_on: true,
+                    recall_handle: None,
+                });
+            }
+            Ok(Some(response)) => response,
+            Err(e) => {
+                self.fault.on_result(
+                    &queue.broker_name,
+                    AttemptReport::new(latency, outcome_of(&e)),
+                    now_std,
+                );
+                let written = e.delivery() == WireDelivery::Indeterminate;
+                st.any_written |= written;
+                let kind = if e.is_timeout() {
+                    SendErrorKind::Timeout
+                } else {
+                    SendErrorKind::AllBrokersUnavailable
+                };
+                let err = SendError::new(
+                    kind,
+                    if written {
+                        Delivery::Indeterminate
+                    } else {
+                        Delivery::NotSent
+                    },
+                    e.to_string(),
+                )
+                .with_broker(&queue.broker_name)
+                .with_source(e);
+                if let Some(ctx) = ctx {
+                    hook::run_after(&self.hooks, ctx, &AttemptOutcome::Failed(&err), latency);
+                }
+                debug!(error = %err, attempt, "attempt failed");
+                st.last_error = Some(err);
+                st.last_broker = Some(queue.broker_name.clone());
+                if mode == Mode::Oneway && written {
+                    return Step::GiveUp; // a one-way request may have been processed: never resend it
+                }
+                return Step::Next;
+            }
+        };
+        let code = response.response_code();
+        if let Some(status) = SendStatus::from_response_code(code) {
+            self.fault
+                .on_result(&queue.broker_name, AttemptReport::success(latency), now_std);
+            // The response is consumed here: move its strings, do not copy them.
+            let header = match SendMessageResponseHeader::take_from(&mut response.ext_fields) {
+                Ok(h) => h,
+                Err(e) => {
+                    let err = SendError::new(
+                        SendErrorKind::MalformedResponse,
+                        Delivery::Indeterminate,
+                        format!(
+                            "broker {} answered {code} with a malformed header: {e}",
+                            queue.broker_name
+                        ),
+                    )
+                    .with_code(code)
+                    .with_broker(&queue.broker_name)
+                    .with_attempts(attempt)
+                    .with_source(e);
+                    if let Some(ctx) = ctx {
+                        hook::run_after(&self.hooks, ctx, &AttemptOutcome::Failed(&err), latency);
+                    }
+                    return Step::Fail(err);
+                }
+            };
+            let result =
+                SendResult::from_response(status, &p.msg_id, &p.topic, &queue.broker_name, header);
+            if let Some(ctx) = ctx {
+                hook::run_after(&self.hooks, ctx, &AttemptOutcome::Stored(&result), latency);
+            }
+            if status != SendStatus::SendOk
+                && self.config.retry_on_not_stored
+                && mode == Mode::Auto
+                && attempt < max_attempts
+            {
+                debug!(
+                    ?status,
+                    "stored with a warning status; retrying on another broker as configured"
+                );
+                st.stored = Some(Box::new(result));
+                st.last_broker = Some(queue.broker_name.clone());
+                return Step::Next;
+            }
+            return Step::Done(result);
+        }
+        self.fault.on_result(
+            &queue.broker_name,
+            AttemptReport::new(latency, Outcome::BrokerError(code)),
+            now_std,
+        );
+        let err = SendError::new(
+            SendErrorKind::Rejected,
+            Delivery::Rejected,
+            format!(
+                "broker {} rejected the message: {}",
+                queue.broker_name,
+                response.remark.as_deref().unwrap_or("")
+            ),
+        )
+        .with_code(code)
+        .with_broker(&queue.broker_name);
+        if let Some(ctx) = ctx {
+            hook::run_after(&self.hooks, ctx, &AttemptOutcome::Failed(&err), latency);
+        }
+        let retryable = self.config.retryable_codes.contains(&code);
+        st.last_error = Some(err);
+        st.last_broker = Some(queue.broker_name.clone());
+        if !retryable || mode == Mode::Oneway {
+            return Step::GiveUp;
+        }
+        if is_flow_control(code) {
+            let backoff = self.backoff(attempt);
+            if Instant::now() + backoff >= deadline {
+                return Step::GiveUp;
+            }
+            st.backoff = Some(backoff);
+        }
+        Step::Next
+    }
+
+    /// The outcome once no attempt is left: a stored-with-warning result, or the
+    /// last error (a timeout when the deadline passed), marked Indeterminate if any
+    /// attempt may have stored the message.
+    pub(crate) fn give_up(&self, st: Attempts, deadline: Instant) -> Result<Delivered, SendError> {
+        if let Some(result) = st.stored {
             return Ok(Delivered { result: *result });
         }
-        let attempts = attempt;
-        let err = match last_error {
+        let attempts = st.attempt;
+        let err = match st.last_error {
             Some(e)
                 if Instant::now() < deadline
                     || e.kind() != SendErrorKind::AllBrokersUnavailable =>
@@ -513,7 +612,7 @@ impl Inner {
             ),
         };
         // If any attempt may have stored the message, say so whatever the last one did.
-        let err = if any_written && err.delivery() != Delivery::Indeterminate {
+        let err = if st.any_written && err.delivery() != Delivery::Indeterminate {
             err.into_delivery(Delivery::Indeterminate)
         } else {
             err

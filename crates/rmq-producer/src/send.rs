@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use tracing::{Instrument, debug_span};
 
 use crate::error::{Delivery, SendError, SendErrorKind};
-use crate::kernel::{Mode, Prepared};
+use crate::kernel::{Attempts, Mode, Prepared};
 use crate::options::SendOptions;
 use crate::producer::Inner;
 
@@ -165,6 +165,7 @@ impl Inner {
                     mode,
                     retries,
                     deadline,
+                    Attempts::default(),
                 )
                 .instrument(
                     debug_span!("rmq.send", topic = %message.topic(), uniq_key = %prepared.msg_id),

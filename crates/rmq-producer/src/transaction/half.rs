@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use tracing::debug;
 
 use crate::error::{Delivery, SendError, SendErrorKind};
-use crate::kernel::{Mode, Prepared};
+use crate::kernel::{Attempts, Mode, Prepared};
 use crate::options::Target;
 use crate::producer::Inner;
 
@@ -95,6 +95,7 @@ impl Inner {
                         Mode::Auto,
                         0,
                         attempt_deadline,
+                        Attempts::default(),
                     )
                     .await;
                 match outcome {
