@@ -34,7 +34,7 @@ pub mod stats;
 pub mod tls;
 
 pub use codec::RemotingCodec;
-pub use connection::{Connection, ConnectionConfig};
+pub use connection::{Connection, ConnectionConfig, NotTaken, OnReply};
 pub use connector::{
     AddressMap, BoxStream, Connector, MemoryListener, MemoryNetwork, TcpConnector,
 };

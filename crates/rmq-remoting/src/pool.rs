@@ -306,6 +306,35 @@ impl Pool {
         }
     }
 
+    /// Sends `request` to `addr` with `on_reply` taking its answer, without waiting
+    /// for anything: only on a live connection with an in-flight slot and queued-byte
+    /// room free, and when the pool has no [`RpcHook`]s. Otherwise hands both back
+    /// untouched (the callback was not called), for the caller to use
+    /// [`invoke_at`](Self::invoke_at). `on_reply` runs on the connection's driver
+    /// task (see [`OnReply`](crate::OnReply)); a GO_AWAY answer reaches it as
+    /// [`RemotingError::GoAway`] (no retry on a new connection here).
+    ///
+    /// This is what a send with a callback uses so that nothing but its callback is
+    /// held while it waits for the broker: no task, no future.
+    pub fn try_invoke_detached<R: crate::OnReply>(
+        &self,
+        addr: &str,
+        request: RemotingCommand,
+        deadline: Instant,
+        on_reply: R,
+    ) -> Result<(), Box<crate::NotTaken<R>>> {
+        let live = if self.inner.hooks.is_empty() && !self.inner.closed.load(Ordering::Acquire) {
+            let entry = lock(&self.inner.entries).get(addr).cloned();
+            entry.and_then(|e| lock(&e.cell).get().cloned())
+        } else {
+            None
+        };
+        match live {
+            Some(conn) => conn.try_invoke_detached(request, deadline, on_reply),
+            None => Err(Box::new(crate::NotTaken { request, on_reply })),
+        }
+    }
+
     /// One-way request with a deadline. See [`Invoke::invoke_oneway`].
     pub async fn invoke_oneway_at(
         &self,

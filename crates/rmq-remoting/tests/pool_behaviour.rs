@@ -320,3 +320,51 @@ async fn server_initiated_requests_answered_by_handler_or_not_supported() {
     assert_eq!(pool.stats().server_requests, 4);
     finish(&pool, Some(&cluster)).await;
 }
+
+/// Sends the answer of a detached request into a channel.
+struct Answer(tokio::sync::oneshot::Sender<Result<RemotingCommand, RemotingError>>);
+
+impl rmq_remoting::OnReply for Answer {
+    fn on_reply(self, answer: Result<RemotingCommand, RemotingError>) {
+        let _ = self.0.send(answer);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn detached_requests_go_only_to_a_live_connection_of_a_pool_without_hooks() {
+    let (cluster, net) = memory_cluster(&["broker-a"]).await;
+    let a = cluster.brokers()[0].clone();
+    let pool = pool(Arc::new(net.clone()));
+    let (tx, _rx) = tokio::sync::oneshot::channel();
+    let back = pool
+        .try_invoke_detached(a.addr(), send("cold"), after(3 * SECOND), Answer(tx))
+        .expect_err("no connection yet: nothing waits for a connect here");
+    assert_eq!(back.request.body, send("cold").body, "handed back unsent");
+    // Connected by an ordinary call, the pool takes detached requests.
+    call_ok(&pool, a.addr(), "warm").await;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    assert!(
+        pool.try_invoke_detached(a.addr(), send("detached"), after(3 * SECOND), Answer(tx))
+            .is_ok()
+    );
+    let resp = rx.await.expect("answered").expect("stored");
+    assert_eq!(resp.response_code(), ResponseCode::SUCCESS);
+    assert_eq!(a.message_count(), 2);
+    finish(&pool, Some(&cluster)).await;
+
+    // A pool with RPC hooks (here ACL signing) never sends detached: its hooks run
+    // on the awaiting path only.
+    let (cluster, net) = memory_cluster(&["broker-a"]).await;
+    let a = cluster.brokers()[0].clone();
+    let signed = acl_pool(&net, "ak", "sk");
+    let _ = signed
+        .invoke_at(a.addr(), send("warm"), after(3 * SECOND))
+        .await;
+    let (tx, _rx) = tokio::sync::oneshot::channel();
+    assert!(
+        signed
+            .try_invoke_detached(a.addr(), send("x"), after(3 * SECOND), Answer(tx))
+            .is_err()
+    );
+    finish(&signed, Some(&cluster)).await;
+}

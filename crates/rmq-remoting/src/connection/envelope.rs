@@ -14,7 +14,32 @@ pub(crate) struct Reply {
     pub(crate) request: RemotingCommand,
 }
 
-pub(crate) type ReplyTx = super::reply::Sender<Result<Reply, RemotingError>>;
+/// Where a request's answer goes: the slot its caller waits on, or (a detached
+/// request) the callback that takes it.
+#[derive(Debug)]
+pub(crate) enum ReplyTx {
+    Waiter(super::reply::Sender<Result<Reply, RemotingError>>),
+    Callback(super::detached::Callback),
+}
+
+impl ReplyTx {
+    /// Answers the request (a caller that gave up drops the answer).
+    pub(crate) fn send(self, answer: Result<Reply, RemotingError>) {
+        match self {
+            Self::Waiter(tx) => tx.send(answer),
+            Self::Callback(cb) => cb.call(answer),
+        }
+    }
+
+    /// Whether nobody takes the answer any more (a waiting caller gave up); a
+    /// callback always does.
+    pub(crate) fn is_closed(&self) -> bool {
+        match self {
+            Self::Waiter(tx) => tx.is_closed(),
+            Self::Callback(_) => false,
+        }
+    }
+}
 pub(crate) type DoneTx = oneshot::Sender<Result<(), RemotingError>>;
 
 #[derive(Debug)]

@@ -11,6 +11,7 @@
 //! the caller writes its frame itself and only the response goes through the
 //! driver. Under load requests queue to the driver, which coalesces them.
 
+mod detached;
 mod driver;
 mod envelope;
 mod reply;
@@ -32,8 +33,9 @@ use crate::error::RemotingError;
 use crate::handler::RequestHandler;
 use crate::stats::{ConnectionStats, Counters};
 
+pub use detached::{NotTaken, OnReply};
 pub(crate) use envelope::Reply;
-use envelope::{Envelope, Kind};
+use envelope::{Envelope, Kind, ReplyTx};
 use write_side::{Registration, WriteSide};
 
 /// Settings of one connection.
@@ -321,7 +323,7 @@ impl Connection {
         let envelope = Envelope::new(
             request,
             Kind::Request {
-                reply: Some(tx),
+                reply: Some(ReplyTx::Waiter(tx)),
                 deadline,
                 started,
             },
@@ -365,7 +367,7 @@ impl Connection {
         }
         let unwritten = end > ws.written;
         ws.registrations.push(Registration {
-            reply: tx,
+            reply: ReplyTx::Waiter(tx),
             request,
             deadline,
             started,

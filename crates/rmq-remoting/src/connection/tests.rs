@@ -13,14 +13,14 @@ use super::*;
 use crate::error::Delivery;
 
 /// The broker side of a duplex pair.
-struct Peer {
+pub(super) struct Peer {
     io: DuplexStream,
     buf: BytesMut,
     codec: FrameCodec,
 }
 
 impl Peer {
-    async fn read(&mut self) -> Option<RemotingCommand> {
+    pub(super) async fn read(&mut self) -> Option<RemotingCommand> {
         loop {
             if let Some(cmd) = self.codec.decode(&mut self.buf).unwrap() {
                 return Some(cmd);
@@ -31,7 +31,7 @@ impl Peer {
         }
     }
 
-    async fn reply(&mut self, to: &RemotingCommand, code: ResponseCode, remark: &str) {
+    pub(super) async fn reply(&mut self, to: &RemotingCommand, code: ResponseCode, remark: &str) {
         let resp = RemotingCommand::response_to(to, code).remark(remark);
         let mut out = BytesMut::new();
         self.codec.encode(&resp, &mut out).unwrap();
@@ -39,7 +39,7 @@ impl Peer {
     }
 }
 
-fn pair(config: ConnectionConfig) -> (Connection, Peer) {
+pub(super) fn pair(config: ConnectionConfig) -> (Connection, Peer) {
     let (client, server) = tokio::io::duplex(64 * 1024);
     let conn = Connection::spawn(Box::new(client), "broker:10911", config);
     let peer = Peer {
@@ -50,11 +50,11 @@ fn pair(config: ConnectionConfig) -> (Connection, Peer) {
     (conn, peer)
 }
 
-fn request(tag: &str) -> RemotingCommand {
+pub(super) fn request(tag: &str) -> RemotingCommand {
     RemotingCommand::request(RequestCode::SEND_MESSAGE_V2).remark(tag)
 }
 
-fn in_secs(s: u64) -> Instant {
+pub(super) fn in_secs(s: u64) -> Instant {
     Instant::now() + Duration::from_secs(s)
 }
 
