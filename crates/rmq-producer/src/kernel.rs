@@ -64,7 +64,7 @@ pub(crate) struct Prepared {
 /// The queue an attempt goes to: borrowed from the route (automatic choice), or a
 /// pinned copy (selector, explicit queue). 16 bytes in the send future, where a
 /// `Cow<MessageQueue>` took 88.
-enum Picked<'i> {
+pub(crate) enum Picked<'i> {
     Route(&'i MessageQueue),
     Owned(Box<MessageQueue>),
 }
@@ -190,7 +190,7 @@ impl Inner {
 
     /// Picks the queue of one attempt.
     /// Borrowed from the route for automatic sends (no copy per attempt).
-    fn pick_queue<'i>(
+    pub(crate) fn pick_queue<'i>(
         &self,
         info: &'i TopicPublishInfo,
         target: &Target,

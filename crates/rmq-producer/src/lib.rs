@@ -47,6 +47,7 @@ mod builder;
 mod client;
 pub mod compress;
 pub mod config;
+mod detached;
 mod error;
 pub mod hook;
 mod kernel;

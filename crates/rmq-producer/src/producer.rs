@@ -85,6 +85,18 @@ impl Inner {
             .saturating_sub(self.msg_permits.available_permits())
     }
 
+    /// Takes back-pressure permits if they are free now.
+    pub(crate) fn try_admit(&self, bytes: usize) -> Option<InFlight> {
+        let want = u32::try_from(bytes.clamp(1, self.max_bytes_permit)).unwrap_or(u32::MAX);
+        let m = self.msg_permits.clone().try_acquire_owned().ok()?;
+        let b = self
+            .byte_permits
+            .clone()
+            .try_acquire_many_owned(want)
+            .ok()?;
+        Some(InFlight { _msg: m, _bytes: b })
+    }
+
     /// Takes back-pressure permits: waits up to `deadline`, or fails at once when
     /// `wait` is false.
     pub(crate) async fn admit(
@@ -105,17 +117,7 @@ impl Inner {
             )
         };
         if !wait {
-            let m = self
-                .msg_permits
-                .clone()
-                .try_acquire_owned()
-                .map_err(|_| full())?;
-            let b = self
-                .byte_permits
-                .clone()
-                .try_acquire_many_owned(want)
-                .map_err(|_| full())?;
-            return Ok(InFlight { _msg: m, _bytes: b });
+            return self.try_admit(bytes).ok_or_else(full);
         }
         let acquire = async {
             let m = self.msg_permits.clone().acquire_owned().await;
@@ -344,6 +346,12 @@ impl Producer {
         F: FnOnce(Result<SendResult, SendError>) + Send + 'static,
     {
         let guard = crate::lifecycle::CallbackGuard::new(callback);
+        // Nothing to wait for: the send waits for its answer in the connection, with
+        // no task (crate::detached).
+        let (message, guard) = match crate::detached::try_send(&self.inner, message, guard) {
+            Ok(()) => return,
+            Err(back) => back,
+        };
         let inner = self.inner.clone();
         // The task holds the send's own future and nothing more (no `send` /
         // `send_with` layers around it): its size is the memory of each async send

@@ -84,7 +84,7 @@ impl Inner {
     }
 
     /// Compresses (once) and encodes what goes on the wire. The message is not changed.
-    fn prepare(
+    pub(crate) fn prepare(
         &self,
         message: &Message,
         msg_id: rmq_protocol::FieldValue,

@@ -379,6 +379,19 @@ impl RouteCache {
         }
     }
 
+    /// The cached publish info of `topic`, marking the topic as used (as
+    /// [`get`](Self::get) does), without fetching: `None` when no route is cached yet.
+    /// For callers that must not wait (a send with a callback), which fall back to
+    /// [`get`](Self::get) on `None`.
+    pub fn get_cached(&self, topic: &str) -> Option<Arc<TopicPublishInfo>> {
+        let now = Instant::now();
+        let mut st = lock(&self.inner.state);
+        let entry = st.topics.get_mut(topic)?;
+        let info = entry.info.clone()?;
+        entry.last_used = now;
+        Some(info)
+    }
+
     /// The cached publish info of `topic`, without fetching and without marking the
     /// topic as used.
     pub fn cached(&self, topic: &str) -> Option<Arc<TopicPublishInfo>> {

@@ -489,3 +489,27 @@ async fn abandoned_fetch_does_not_pin_the_topic() {
     fake.set_delay(Duration::ZERO);
     cache.get("T", T).await.unwrap();
 }
+
+/// `get_cached` never fetches, and marks a cached topic as used as `get` does (a
+/// topic used only by callback sends is not evicted as idle); `cached` does not.
+#[tokio::test(start_paused = true)]
+async fn get_cached_does_not_fetch_and_keeps_the_topic_in_use() {
+    let (fake, cache) = setup(RouteCacheConfig {
+        idle_eviction: Duration::from_secs(60),
+        ..RouteCacheConfig::default()
+    });
+    fake.set_route("T", route(&[A], 1));
+    fake.set_route("U", route(&[A], 1));
+    assert!(cache.get_cached("T").is_none(), "nothing cached yet");
+    assert!(cache.topics().is_empty(), "and nothing fetched or added");
+    cache.get("T", T).await.unwrap();
+    cache.get("U", T).await.unwrap();
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_secs(40)).await;
+        assert!(cache.get_cached("T").is_some());
+        assert!(cache.cached("U").is_some());
+    }
+    // 120 s: T was used every 40 s, U only looked at.
+    assert_eq!(cache.poll_once().await.evicted, 1);
+    assert_eq!(cache.topics(), ["T"]);
+}
