@@ -430,11 +430,18 @@ impl ProducerBuilder {
             Some(seed) => RandomSource::seeded(seed),
             None => RandomSource::from_entropy(),
         };
-        let pool_config = PoolConfig {
+        let mut pool_config = PoolConfig {
             connect_timeout: config.connect_timeout,
             random: random.derive(1),
             ..PoolConfig::default()
         };
+        // The producer bounds its sends in flight itself (`max_in_flight_messages`): a
+        // lower per-connection bound would only make sends to one broker wait in
+        // tasks. The headroom keeps room for heartbeats and route requests.
+        pool_config.connection.max_in_flight = pool_config
+            .connection
+            .max_in_flight
+            .max(config.max_in_flight_messages.saturating_add(256));
         let pool = Pool::with_hooks(connector, pool_config, rpc_hooks);
         let requests = crate::request::Requests::default();
         pool.register_handler(requests.handler(config.max_message_size));

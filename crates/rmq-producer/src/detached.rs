@@ -2,21 +2,20 @@
 //!
 //! [`Producer::send_with_callback`](crate::Producer::send_with_callback) used to
 //! spawn a task per send whose future (about 2.8 KB) lived until the answer came:
-//! with 10 000 sends in flight, 28 MB of futures. Here the first attempt is made
-//! at once, without waiting for anything, and the send's state (its message, the
-//! prepared request data, the permits and the callback, about 500 bytes) waits in
-//! the connection as a [`rmq_remoting::OnReply`]. The answer is settled on the
-//! connection's driver task by the kernel's own [`Inner::settle_attempt`]: a stored
-//! message or a final failure calls the callback there; anything that needs
-//! another attempt continues on a task running the kernel's retry loop from where
-//! the first attempt left off.
+//! with 10 000 sends in flight, 28 MB of futures. Here the attempt is made without
+//! a task holding it: the send's state (its message, the prepared request data, the
+//! permits and the callback, about 500 bytes) waits in the connection as a
+//! [`rmq_remoting::OnReply`]. The answer is settled on the connection's driver task
+//! by the kernel's own [`Inner::settle_attempt`]: a stored message or a final
+//! failure calls the callback there; anything that needs another attempt continues
+//! on a task running the kernel's retry loop from where the first attempt left off.
 //!
-//! The fast path applies when nothing would have to wait: the route is cached,
-//! the in-flight permits are free, the connection to the broker is up and has
-//! room, and there are no send hooks, RPC hooks or auto-batching. Otherwise the
-//! send takes the ordinary path (a task around `send_one`), before anything was
-//! done to the message; once permits are taken, every later fallback continues
-//! the same send on a task instead.
+//! When nothing has to wait (route cached, permits free, connection up with room)
+//! the first attempt is made at once, on the caller's thread ([`try_send`]).
+//! Otherwise a small task ([`send_after_waits`], under 1 KB) waits for the permits,
+//! the route and the connection, then detaches the same way and ends. Sends with
+//! send hooks, RPC hooks or auto-batching take the ordinary path (a task around
+//! `send_one`), before anything was done to the message.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -62,7 +61,7 @@ pub(crate) fn try_send<F>(
 where
     F: FnOnce(Result<SendResult, SendError>) + Send + 'static,
 {
-    if inner.auto_batch.is_some() || !inner.hooks.is_empty() {
+    if !applies(inner) {
         return Err((message, guard));
     }
     let Some(info) = inner.routes.get_cached(&inner.wire_topic(message.topic())) else {
@@ -84,7 +83,7 @@ where
     {
         Ok(p) => p,
         Err(e) => {
-            finish(inner, started, message, guard, permit, Err(e));
+            finish(inner, started, message, guard, Some(permit), Err(e));
             return Ok(());
         }
     };
@@ -104,42 +103,186 @@ where
     Ok(())
 }
 
+/// Whether callback sends of this producer can wait in the connection: not with
+/// send hooks (their context borrows from the attempt), auto-batching (the
+/// accumulator owns the send) or RPC hooks (they run on the awaiting path only).
+pub(crate) fn applies(inner: &Inner) -> bool {
+    inner.auto_batch.is_none() && inner.hooks.is_empty() && !inner.pool.has_hooks()
+}
+
+/// The slow path of a callback send: waits (in a small task, not holding the
+/// kernel's send future) for the route, the permits and the connection, then makes
+/// the first attempt detached and ends. Any failure on the way is left to the
+/// kernel's retry loop, which reports it as an ordinary send would.
+///
+/// Kept small on purpose: at start-up every send in flight waits here for the
+/// route at once. A plain `fn` returning an `async move` block (an `async fn`
+/// would keep its arguments twice); the send's own state is built in a plain
+/// function and only a cold connection's wait is boxed.
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an `async fn` would store the arguments twice per send waiting"
+)]
+pub(crate) fn send_after_waits<F>(
+    inner: Arc<Inner>,
+    message: Message,
+    guard: CallbackGuard<F>,
+) -> impl Future<Output = ()> + Send
+where
+    F: FnOnce(Result<SendResult, SendError>) + Send + 'static,
+{
+    async move {
+        let started = Instant::now();
+        let deadline = started + inner.config.send_timeout;
+        if let Err(e) = inner.check(&message) {
+            return finish(&inner, started, message, guard, None, Err(e));
+        }
+        // Errors are left to the retry loop (after the permits), which reports them.
+        let info = inner
+            .route(&inner.wire_topic(message.topic()), deadline)
+            .await
+            .ok();
+        let permit = match inner.admit(message.body().len(), deadline, true).await {
+            Ok(p) => p,
+            Err(e) => return finish(&inner, started, message, guard, None, Err(e)),
+        };
+        let waits = start(&inner, started, deadline, message, guard, permit, info);
+        if let Some(connect_then_send) = waits {
+            connect_then_send.await;
+        }
+    }
+}
+
+/// What is left of a send that waits for its broker's connection.
+type ConnectThenSend = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Stamps and prepares the message and makes attempt 1 detached; returns the wait
+/// for the connection when it is not up yet. Without a route or a queue, the send
+/// continues in the retry loop on a task.
+fn start<F>(
+    inner: &Arc<Inner>,
+    started: Instant,
+    deadline: Instant,
+    mut message: Message,
+    guard: CallbackGuard<F>,
+    permit: InFlight,
+    info: Option<Arc<rmq_route::TopicPublishInfo>>,
+) -> Option<ConnectThenSend>
+where
+    F: FnOnce(Result<SendResult, SendError>) + Send + 'static,
+{
+    let prepared = match inner
+        .stamp(&mut message)
+        .and_then(|msg_id| inner.prepare(&message, msg_id))
+    {
+        Ok(p) => p,
+        Err(e) => {
+            finish(inner, started, message, guard, Some(permit), Err(e));
+            return None;
+        }
+    };
+    let send = DetachedSend {
+        inner: inner.clone(),
+        message,
+        prepared,
+        guard,
+        permit,
+        started,
+        deadline,
+        retries: inner.config.retries,
+        queue: None,
+        attempt_started: started,
+    };
+    let Some((queue, addr)) = info.as_deref().and_then(|info| send.pick(info)) else {
+        send.continue_on_task(Attempts::default());
+        return None;
+    };
+    let request = inner.request_for(&send.prepared, &queue);
+    let send = match send.try_attempt(queue, &addr, request) {
+        Ok(()) => return None,
+        Err(send) => send,
+    };
+    Some(Box::pin(async move {
+        let inner = send.inner.clone();
+        let Some(queue) = send.queue.clone() else {
+            return send.continue_on_task(Attempts::default());
+        };
+        let attempt_deadline = inner.attempt_deadline(
+            Instant::now(),
+            send.deadline,
+            1,
+            send.retries.saturating_add(1),
+        );
+        match inner.pool.connection(&addr, attempt_deadline).await {
+            Ok(_) => {
+                let request = inner.request_for(&send.prepared, &queue);
+                if let Err(send) = send.try_attempt(queue, &addr, request) {
+                    send.continue_on_task(Attempts::default());
+                }
+            }
+            Err(_) => send.continue_on_task(Attempts::default()),
+        }
+    }))
+}
+
 impl<F> DetachedSend<F>
 where
     F: FnOnce(Result<SendResult, SendError>) + Send + 'static,
 {
-    /// Sends attempt 1 detached, or (no queue, no master address, connection not
-    /// up or full) hands the whole send to the retry loop on a task.
-    fn first_attempt(mut self, info: &rmq_route::TopicPublishInfo) {
-        let inner = self.inner.clone();
-        let picked = inner
+    /// The queue and broker address of attempt 1 (the kernel's own choice).
+    fn pick(&self, info: &rmq_route::TopicPublishInfo) -> Option<(MessageQueue, String)> {
+        let queue = self
+            .inner
             .pick_queue(info, &Target::Auto, Some(&self.message), &mut None, None)
             .ok()
-            .map(|q| (*q).clone());
-        let Some(queue) = picked else {
-            return self.continue_on_task(Attempts::default());
-        };
-        let Some(addr) = info
+            .map(|q| (*q).clone())?;
+        let addr = info
             .broker_addr(&queue.broker_name)
-            .map(|a| inner.broker_addr(a))
-        else {
-            return self.continue_on_task(Attempts::default());
-        };
+            .map(|a| self.inner.broker_addr(a).into_owned())?;
+        Some((queue, addr))
+    }
+
+    /// Sends attempt 1 detached, or (no queue, no master address, connection not
+    /// up or full) hands the whole send to the retry loop on a task.
+    fn first_attempt(self, info: &rmq_route::TopicPublishInfo) {
+        match self.pick(info) {
+            Some((queue, addr)) => self.attempt(queue, &addr),
+            None => self.continue_on_task(Attempts::default()),
+        }
+    }
+
+    /// Sends attempt 1 to `queue` at `addr`, detached; if the connection cannot
+    /// take it at once, the send continues on a task instead.
+    fn attempt(self, queue: MessageQueue, addr: &str) {
+        let request = self.inner.request_for(&self.prepared, &queue);
+        if let Err(send) = self.try_attempt(queue, addr, request) {
+            send.continue_on_task(Attempts::default());
+        }
+    }
+
+    /// Sends `request`, attempt 1 to `queue` at `addr`, detached; hands the send
+    /// back (with `queue` kept) when the connection is not up or cannot take it
+    /// at once.
+    #[allow(
+        clippy::result_large_err,
+        reason = "the send itself comes back, to be moved on; boxing it would allocate"
+    )]
+    fn try_attempt(
+        mut self,
+        queue: MessageQueue,
+        addr: &str,
+        request: rmq_protocol::RemotingCommand,
+    ) -> Result<(), Self> {
+        let inner = self.inner.clone();
         let now = Instant::now();
         let attempt_deadline =
             inner.attempt_deadline(now, self.deadline, 1, self.retries.saturating_add(1));
-        let request = inner.request_for(&self.prepared, &queue);
         self.queue = Some(queue);
         self.attempt_started = now;
-        if let Err(back) = inner
+        inner
             .pool
-            .try_invoke_detached(&addr, request, attempt_deadline, self)
-        {
-            // Not sent: the request is dropped and the send starts over on a task.
-            let mut send = back.on_reply;
-            send.queue = None;
-            send.continue_on_task(Attempts::default());
-        }
+            .try_invoke_detached(addr, request, attempt_deadline, self)
+            .map_err(|back| back.on_reply)
     }
 
     /// Runs the kernel's retry loop from `st` on a task, then calls back.
@@ -169,7 +312,7 @@ where
                 )
                 .await
                 .map(|d| d.result);
-            finish(&inner, started, message, guard, permit, result);
+            finish(&inner, started, message, guard, Some(permit), result);
         });
     }
 }
@@ -217,7 +360,7 @@ where
             started,
             ..
         } = self;
-        finish(&inner, started, message, guard, permit, result);
+        finish(&inner, started, message, guard, Some(permit), result);
     }
 }
 
@@ -229,7 +372,7 @@ fn finish<F>(
     started: Instant,
     message: Message,
     guard: CallbackGuard<F>,
-    permit: InFlight,
+    permit: Option<InFlight>,
     result: Result<SendResult, SendError>,
 ) where
     F: FnOnce(Result<SendResult, SendError>),

@@ -160,7 +160,7 @@ fn outcome_of(e: &RemotingError) -> Outcome {
 
 impl Inner {
     /// The route of a wire topic, as a typed send error on failure.
-    async fn route(
+    pub(crate) async fn route(
         &self,
         wire_topic: &str,
         deadline: Instant,

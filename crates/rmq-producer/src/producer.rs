@@ -353,6 +353,11 @@ impl Producer {
             Err(back) => back,
         };
         let inner = self.inner.clone();
+        if crate::detached::applies(&inner) {
+            // Waits in a small task, then detaches the same way.
+            tokio::spawn(crate::detached::send_after_waits(inner, message, guard));
+            return;
+        }
         // The task holds the send's own future and nothing more (no `send` /
         // `send_with` layers around it): its size is the memory of each async send
         // in flight.

@@ -306,6 +306,11 @@ impl Pool {
         }
     }
 
+    /// Whether the pool runs [`RpcHook`]s on its requests.
+    pub fn has_hooks(&self) -> bool {
+        !self.inner.hooks.is_empty()
+    }
+
     /// Sends `request` to `addr` with `on_reply` taking its answer, without waiting
     /// for anything: only on a live connection with an in-flight slot and queued-byte
     /// room free, and when the pool has no [`RpcHook`]s. Otherwise hands both back

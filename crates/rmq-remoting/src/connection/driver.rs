@@ -151,7 +151,7 @@ impl Driver {
             );
             Counters::add(&self.counters.requests, 1);
             Counters::add(&self.counters.frames_written, 1);
-            self.deadlines.push(Reverse((r.deadline, opaque)));
+            self.push_deadline(r.deadline, opaque);
             if let Some(room) = r.room
                 && r.end > written
             {
@@ -359,7 +359,15 @@ impl Driver {
                     Ok(end) => {
                         Counters::add(&self.counters.requests, 1);
                         trace!(opaque = cmd.opaque, code = cmd.code, "request queued");
-                        self.deadlines.push(Reverse((*deadline, cmd.opaque)));
+                        self.push_deadline(*deadline, cmd.opaque);
+                        if matches!(tx, ReplyTx::Callback(_)) {
+                            // Nobody takes a detached request back: let its header and
+                            // body go now that they are encoded, so the buffers they
+                            // share (the sender's header arena) are not held until
+                            // the answer.
+                            cmd.ext_fields = rmq_protocol::ExtFields::new();
+                            cmd.body = None;
+                        }
                         self.pending.insert(
                             cmd.opaque,
                             Pending {
@@ -476,15 +484,23 @@ impl Driver {
                 i += 1;
             }
         }
-        // Drop stale heap entries (answered requests) when they dominate.
-        if self.deadlines.len() > 2 * self.pending.len() + 1024 {
-            self.deadlines = self
-                .pending
-                .iter()
-                .map(|(o, p)| Reverse((p.deadline, *o)))
-                .collect();
-        }
         self.update_pending_len();
+    }
+
+    /// Adds a request's deadline to the sweep heap. Answered requests leave their
+    /// entries behind until their deadline passes; they are dropped here as soon as
+    /// they dominate, so the heap stays proportional to the requests in flight, not
+    /// to the request rate times the timeout (250 000 requests per second with 3 s
+    /// deadlines would otherwise keep 750 000 entries).
+    fn push_deadline(&mut self, deadline: Instant, opaque: i32) {
+        let pending = &self.pending;
+        push_deadline(
+            &mut self.deadlines,
+            deadline,
+            opaque,
+            pending.len(),
+            |d, o| o == opaque || pending.get(&o).is_some_and(|p| p.deadline == d),
+        );
     }
 
     fn read_frames(&mut self) -> Result<(), rmq_protocol::frame::DecodeError> {
@@ -615,5 +631,62 @@ impl Driver {
         let ws = self.ws.clone();
         let shutdown = std::future::poll_fn(|cx| write_side::lock(&ws).poll_shutdown(cx));
         let _ = tokio::time::timeout(Duration::from_millis(100), shutdown).await;
+    }
+}
+
+/// Pushes `(deadline, opaque)` onto the sweep heap; once stale entries dominate
+/// (more than twice the `pending` requests plus 1 024), keeps only those `live`
+/// says are still pending, in place.
+fn push_deadline(
+    heap: &mut BinaryHeap<Reverse<(Instant, i32)>>,
+    deadline: Instant,
+    opaque: i32,
+    pending: usize,
+    live: impl Fn(Instant, i32) -> bool,
+) {
+    heap.push(Reverse((deadline, opaque)));
+    if heap.len() > 2 * pending + 1024 {
+        heap.retain(|Reverse((d, o))| live(*d, *o));
+    }
+}
+
+#[cfg(test)]
+mod deadline_heap_tests {
+    use std::collections::HashSet;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_sweep_heap_stays_proportional_to_what_is_pending() {
+        let base = Instant::now();
+        let mut heap = BinaryHeap::new();
+        let mut pending: HashSet<i32> = HashSet::new();
+        for opaque in 0..200_000 {
+            let deadline = base + Duration::from_secs(3) + Duration::from_micros(opaque as u64);
+            pending.insert(opaque);
+            // Every request but one in a thousand is answered before the next is sent.
+            if opaque > 0 && (opaque - 1) % 1000 != 0 {
+                pending.remove(&(opaque - 1));
+            }
+            push_deadline(&mut heap, deadline, opaque, pending.len(), |_, o| {
+                pending.contains(&o)
+            });
+            assert!(
+                heap.len() <= 2 * pending.len() + 1025,
+                "{} entries",
+                heap.len()
+            );
+        }
+        // Every request still pending keeps its entry, earliest first.
+        let mut left: Vec<i32> = heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(|Reverse((_, o))| o)
+            .collect();
+        left.retain(|o| pending.contains(o));
+        let mut expected: Vec<i32> = pending.into_iter().collect();
+        expected.sort_unstable_by(|a, b| b.cmp(a));
+        assert_eq!(left, expected);
     }
 }
