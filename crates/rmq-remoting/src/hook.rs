@@ -17,7 +17,8 @@ pub trait RpcHook: Send + Sync + std::fmt::Debug {
     /// Called before the request is sent; may add fields or refuse it.
     fn before_request(&self, addr: &str, request: &mut RemotingCommand) -> Result<(), HookError>;
 
-    /// Called with the response of a request/response call.
+    /// Called with the response of a request/response call. `request` is the
+    /// request as the hooks left it (its opaque is assigned on the wire only).
     fn after_response(&self, addr: &str, request: &RemotingCommand, response: &RemotingCommand) {
         let _ = (addr, request, response);
     }

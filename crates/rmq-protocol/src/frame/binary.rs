@@ -161,7 +161,12 @@ fn decode_ext(buf: &[u8]) -> Result<ExtFields, BinaryHeaderError> {
 }
 
 /// Appends the binary header of `cmd` to `dst`.
-pub(super) fn encode_header(cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<(), EncodeError> {
+pub(super) fn encode_header(
+    cmd: &RemotingCommand,
+    opaque: i32,
+    flag: RpcFlags,
+    dst: &mut BytesMut,
+) -> Result<(), EncodeError> {
     let code = i16::try_from(cmd.code).map_err(|_| EncodeError::CodeOutOfRange(cmd.code))?;
     let version =
         i16::try_from(cmd.version).map_err(|_| EncodeError::VersionOutOfRange(cmd.version))?;
@@ -188,8 +193,8 @@ pub(super) fn encode_header(cmd: &RemotingCommand, dst: &mut BytesMut) -> Result
     dst.put_i16(code);
     dst.put_u8(cmd.language.0);
     dst.put_i16(version);
-    dst.put_i32(cmd.opaque);
-    dst.put_i32(cmd.flag.0);
+    dst.put_i32(opaque);
+    dst.put_i32(flag.0);
     // Lengths below are bounded by HEADER_LENGTH_FIELD_MAX (checked above).
     dst.put_i32(remark.len() as i32);
     dst.put_slice(remark.as_bytes());

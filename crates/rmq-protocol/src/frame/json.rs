@@ -438,7 +438,12 @@ impl<'de> Visitor<'de> for ScalarTextVisitor {
 }
 
 /// Appends the JSON header of `cmd` to `dst`.
-pub(super) fn encode_header(cmd: &RemotingCommand, dst: &mut BytesMut) {
+pub(super) fn encode_header(
+    cmd: &RemotingCommand,
+    opaque: i32,
+    flag: RpcFlags,
+    dst: &mut BytesMut,
+) {
     let mut num = itoa_buf();
     dst.put_slice(b"{\"code\":");
     dst.put_slice(fmt_i32(&mut num, cmd.code));
@@ -452,11 +457,11 @@ pub(super) fn encode_header(cmd: &RemotingCommand, dst: &mut BytesMut) {
         write_json_str(dst, v);
     }
     dst.put_slice(b"},\"flag\":");
-    dst.put_slice(fmt_i32(&mut num, cmd.flag.0));
+    dst.put_slice(fmt_i32(&mut num, flag.0));
     dst.put_slice(b",\"language\":\"");
     dst.put_slice(cmd.language.json_name().as_bytes());
     dst.put_slice(b"\",\"opaque\":");
-    dst.put_slice(fmt_i32(&mut num, cmd.opaque));
+    dst.put_slice(fmt_i32(&mut num, opaque));
     if let Some(remark) = &cmd.remark {
         dst.put_slice(b",\"remark\":");
         write_json_str(dst, remark);

@@ -24,7 +24,7 @@ mod json;
 
 use bytes::{BufMut, BytesMut};
 
-use crate::code::SerializeType;
+use crate::code::{RpcFlags, SerializeType};
 use crate::command::RemotingCommand;
 use crate::ext::{ExtFields, WireFields};
 
@@ -289,8 +289,21 @@ impl FrameCodec {
     /// Appends `cmd` as one frame to `dst`, with the header serialization named by
     /// `cmd.serialize_type`. On error nothing is appended.
     pub fn encode(&self, cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<(), EncodeError> {
+        self.encode_as(cmd, cmd.opaque, cmd.flag, dst)
+    }
+
+    /// Like [`encode`](Self::encode), with `opaque` and `flag` in place of the
+    /// command's own: a transport assigns them at send time without changing (or
+    /// copying) the caller's command.
+    pub fn encode_as(
+        &self,
+        cmd: &RemotingCommand,
+        opaque: i32,
+        flag: RpcFlags,
+        dst: &mut BytesMut,
+    ) -> Result<(), EncodeError> {
         let start = dst.len();
-        let result = self.encode_inner(cmd, dst, start);
+        let result = self.encode_inner(cmd, opaque, flag, dst, start);
         if result.is_err() {
             dst.truncate(start);
         }
@@ -300,6 +313,8 @@ impl FrameCodec {
     fn encode_inner(
         &self,
         cmd: &RemotingCommand,
+        opaque: i32,
+        flag: RpcFlags,
         dst: &mut BytesMut,
         start: usize,
     ) -> Result<(), EncodeError> {
@@ -313,8 +328,8 @@ impl FrameCodec {
         }
         dst.put_u64(0); // LEN and HDR, patched below
         match cmd.serialize_type {
-            SerializeType::ROCKETMQ => binary::encode_header(cmd, dst)?,
-            SerializeType::JSON => json::encode_header(cmd, dst),
+            SerializeType::ROCKETMQ => binary::encode_header(cmd, opaque, flag, dst)?,
+            SerializeType::JSON => json::encode_header(cmd, opaque, flag, dst),
             other => return Err(EncodeError::UnsupportedSerializeType(other.0)),
         }
         let header_len = dst.len() - start - 8;

@@ -14,7 +14,7 @@
 use rmq_protocol::{RemotingCommand, ResponseCode};
 use tokio::time::Instant;
 
-use super::envelope::{Envelope, Kind, Reply, ReplyTx};
+use super::envelope::{Envelope, Kind, ReplyTx};
 use super::{Connection, estimate_len};
 use crate::error::RemotingError;
 
@@ -36,7 +36,7 @@ pub struct NotTaken<R> {
     pub on_reply: R,
 }
 
-type Boxed = Box<dyn FnOnce(Result<Reply, RemotingError>) + Send>;
+type Boxed = Box<dyn FnOnce(Result<RemotingCommand, RemotingError>) + Send>;
 
 /// The driver's end of a detached request: calls its callback once, with the
 /// answer, or, if dropped unanswered (the driver ended), with a `ConnectionClosed`
@@ -52,7 +52,7 @@ impl std::fmt::Debug for Callback {
 }
 
 impl Callback {
-    pub(crate) fn call(mut self, answer: Result<Reply, RemotingError>) {
+    pub(crate) fn call(mut self, answer: Result<RemotingCommand, RemotingError>) {
         if let Some(f) = self.0.take() {
             f(answer);
         }
@@ -101,16 +101,16 @@ impl Connection {
         };
         let conn = self.clone();
         let callback = Callback(Some(Box::new(
-            move |answer: Result<Reply, RemotingError>| {
+            move |answer: Result<RemotingCommand, RemotingError>| {
                 drop(slot);
                 let answer = match answer {
-                    Ok(reply) if reply.response.response_code() == ResponseCode::GO_AWAY => {
+                    Ok(response) if response.response_code() == ResponseCode::GO_AWAY => {
                         conn.mark_draining();
                         Err(RemotingError::GoAway {
                             addr: conn.addr().to_owned(),
                         })
                     }
-                    Ok(reply) => Ok(reply.response),
+                    Ok(response) => Ok(response),
                     Err(e) => Err(conn.with_addr(e)),
                 };
                 on_reply.on_reply(answer);

@@ -27,7 +27,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::time::Instant;
 use tracing::{debug, trace};
 
-use super::envelope::{DoneTx, Envelope, Kind, Reply, ReplyTx};
+use super::envelope::{DoneTx, Envelope, Kind, ReplyTx};
 use super::write_side::{self, Output, WriteSide};
 use super::{ConnectionConfig, Handlers, State};
 use crate::connector::BoxStream;
@@ -36,7 +36,6 @@ use crate::stats::Counters;
 
 struct Pending {
     reply: ReplyTx,
-    request: RemotingCommand,
     deadline: Instant,
     started: Instant,
     /// Offset in the byte stream at which this frame ends.
@@ -143,12 +142,8 @@ impl Driver {
         }
         let written = ws.written;
         for r in ws.registrations.drain(..) {
-            let opaque = r.request.opaque;
-            trace!(
-                opaque,
-                code = r.request.code,
-                "request queued (written by its caller)"
-            );
+            let opaque = r.opaque;
+            trace!(opaque, "request queued (written by its caller)");
             Counters::add(&self.counters.requests, 1);
             Counters::add(&self.counters.frames_written, 1);
             self.push_deadline(r.deadline, opaque);
@@ -161,7 +156,6 @@ impl Driver {
                 opaque,
                 Pending {
                     reply: r.reply,
-                    request: r.request,
                     deadline: r.deadline,
                     started: r.started,
                     end: r.end,
@@ -360,19 +354,14 @@ impl Driver {
                         Counters::add(&self.counters.requests, 1);
                         trace!(opaque = cmd.opaque, code = cmd.code, "request queued");
                         self.push_deadline(*deadline, cmd.opaque);
-                        if matches!(tx, ReplyTx::Callback(_)) {
-                            // Nobody takes a detached request back: let its header and
-                            // body go now that they are encoded, so the buffers they
-                            // share (the sender's header arena) are not held until
-                            // the answer.
-                            cmd.ext_fields = rmq_protocol::ExtFields::new();
-                            cmd.body = None;
-                        }
+                        // The request itself is not kept: its caller holds its own
+                        // (a waiting caller) or needs it no more (a detached one),
+                        // so the buffers it shares (the sender's header arena) are
+                        // not held here until the answer.
                         self.pending.insert(
                             cmd.opaque,
                             Pending {
                                 reply: tx,
-                                request: cmd,
                                 deadline: *deadline,
                                 started: *started,
                                 end,
@@ -532,10 +521,7 @@ impl Driver {
                 // never observes its own request still in flight.
                 Counters::add(&self.counters.responses, 1);
                 self.update_pending_len();
-                p.reply.send(Ok(Reply {
-                    response,
-                    request: p.request,
-                }));
+                p.reply.send(Ok(response));
             }
             None => {
                 Counters::add(&self.counters.late_replies, 1);

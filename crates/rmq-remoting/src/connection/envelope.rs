@@ -18,13 +18,13 @@ pub(crate) struct Reply {
 /// request) the callback that takes it.
 #[derive(Debug)]
 pub(crate) enum ReplyTx {
-    Waiter(super::reply::Sender<Result<Reply, RemotingError>>),
+    Waiter(super::reply::Sender<Result<RemotingCommand, RemotingError>>),
     Callback(super::detached::Callback),
 }
 
 impl ReplyTx {
-    /// Answers the request (a caller that gave up drops the answer).
-    pub(crate) fn send(self, answer: Result<Reply, RemotingError>) {
+    /// Answers the request with its response (a caller that gave up drops it).
+    pub(crate) fn send(self, answer: Result<RemotingCommand, RemotingError>) {
         match self {
             Self::Waiter(tx) => tx.send(answer),
             Self::Callback(cb) => cb.call(answer),

@@ -126,7 +126,7 @@ struct Shared {
     codec: FrameCodec,
     counters: Arc<Counters>,
     /// Reply slots, reused from one request to the next (no allocation per request).
-    replies: Arc<reply::SlotPool<Result<Reply, RemotingError>>>,
+    replies: Arc<reply::SlotPool<Result<RemotingCommand, RemotingError>>>,
 }
 
 /// A handle to one multiplexed connection. Cheap to clone. The connection closes
@@ -305,23 +305,44 @@ impl Connection {
             .admit(estimate_len(&request), deadline, started)
             .await?;
         // Idle fast path: we hold the only in-flight slot.
-        let (request, room) =
-            if self.shared.in_flight.available_permits() + 1 == self.shared.max_in_flight {
-                match self.write_idle(request, room, deadline, started) {
-                    Fast::Sent(rx) => {
-                        let result = self.wait_fast(rx, deadline, started).await;
-                        drop(slot);
-                        return result;
-                    }
-                    Fast::Failed(e) => return Err(e),
-                    Fast::Declined(request, room) => (request, room),
+        if self.shared.in_flight.available_permits() + 1 == self.shared.max_in_flight {
+            match self.write_idle(&request, room, deadline, started) {
+                Fast::Sent(rx) => {
+                    let result = self.wait_fast(rx, deadline, started).await;
+                    drop(slot);
+                    return result.map(|response| Reply { response, request });
                 }
-            } else {
-                (request, room)
-            };
+                Fast::Failed(e) => return Err(e),
+                Fast::Declined(room) => {
+                    let result = self.queue_to_driver(request, room, deadline, started).await;
+                    drop(slot);
+                    return result;
+                }
+            }
+        }
+        let result = self.queue_to_driver(request, room, deadline, started).await;
+        drop(slot);
+        result
+    }
+
+    /// Hands `request` to the driver, which encodes and writes it with whatever
+    /// else is queued, and waits for its answer. The driver keeps no copy of the
+    /// request: the caller keeps its own (for wire-form header fields, a clone
+    /// shares their bytes and allocates nothing).
+    ///
+    /// A plain `fn`: the envelope is sent before the returned future is first
+    /// polled, so the future holds only the wait (not the envelope and the
+    /// arguments twice, as an `async fn` would).
+    fn queue_to_driver(
+        &self,
+        request: RemotingCommand,
+        room: OwnedSemaphorePermit,
+        deadline: Instant,
+        started: Instant,
+    ) -> impl Future<Output = Result<Reply, RemotingError>> + Send + '_ {
         let (tx, rx) = self.shared.replies.channel();
         let envelope = Envelope::new(
-            request,
+            request.clone(),
             Kind::Request {
                 reply: Some(ReplyTx::Waiter(tx)),
                 deadline,
@@ -329,9 +350,13 @@ impl Connection {
             },
             room,
         );
-        let result = self.submit(envelope, rx, deadline, started).await;
-        drop(slot);
-        result
+        // If the driver is gone, the envelope's Drop answers NotSent through `rx`.
+        let _ = self.shared.tx.send(envelope);
+        async move {
+            self.await_answer(rx, deadline, started)
+                .await
+                .map(|response| Reply { response, request })
+        }
     }
 
     /// The idle fast path's write: when nothing waits to be written, encodes
@@ -339,18 +364,22 @@ impl Connection {
     /// Declines (handing everything back) when the driver has output pending.
     fn write_idle(
         &self,
-        mut request: RemotingCommand,
+        request: &RemotingCommand,
         room: OwnedSemaphorePermit,
         deadline: Instant,
         started: Instant,
     ) -> Fast {
         let mut ws = write_side::lock(&self.shared.ws);
         if ws.closed || ws.has_output() || ws.failed.is_some() || !ws.registrations.is_empty() {
-            return Fast::Declined(request, room);
+            return Fast::Declined(room);
         }
-        request.opaque = ws.take_opaque();
-        request.flag = RpcFlags(request.flag.0 & !(RpcFlags::RESPONSE | RpcFlags::ONEWAY));
-        if let Err(source) = self.shared.codec.encode(&request, &mut ws.buf) {
+        let opaque = ws.take_opaque();
+        let flag = RpcFlags(request.flag.0 & !(RpcFlags::RESPONSE | RpcFlags::ONEWAY));
+        let encoded = self
+            .shared
+            .codec
+            .encode_as(request, opaque, flag, &mut ws.buf);
+        if let Err(source) = encoded {
             return Fast::Failed(RemotingError::Encode {
                 addr: self.shared.addr.clone(),
                 source,
@@ -368,7 +397,7 @@ impl Connection {
         let unwritten = end > ws.written;
         ws.registrations.push(Registration {
             reply: ReplyTx::Waiter(tx),
-            request,
+            opaque,
             deadline,
             started,
             end,
@@ -392,10 +421,10 @@ impl Connection {
     /// that gives up early kicks it too, so the entry is swept in time.
     async fn wait_fast(
         &self,
-        mut rx: reply::Receiver<Result<Reply, RemotingError>>,
+        mut rx: reply::Receiver<Result<RemotingCommand, RemotingError>>,
         deadline: Instant,
         started: Instant,
-    ) -> Result<Reply, RemotingError> {
+    ) -> Result<RemotingCommand, RemotingError> {
         struct KickOnDrop<'a>(Option<&'a Notify>);
         impl Drop for KickOnDrop<'_> {
             fn drop(&mut self) {
@@ -428,18 +457,15 @@ impl Connection {
         }
     }
 
-    /// Hands `envelope` to the driver and waits for its answer on `rx`. The driver
-    /// enforces the deadline; the extra second only guards against a stalled driver
-    /// task (then the outcome is unknown: reported as written).
-    async fn submit<T, E>(
+    /// Waits for the answer of a request handed to the driver. The driver enforces
+    /// the deadline; the extra second only guards against a stalled driver task
+    /// (then the outcome is unknown: reported as written).
+    async fn await_answer<T, E>(
         &self,
-        envelope: Envelope,
         rx: impl Future<Output = Result<Result<T, RemotingError>, E>>,
         deadline: Instant,
         started: Instant,
     ) -> Result<T, RemotingError> {
-        // If the driver is gone, the envelope's Drop answers NotSent through `rx`.
-        let _ = self.shared.tx.send(envelope);
         match tokio::time::timeout_at(deadline + Duration::from_secs(1), rx).await {
             Ok(Ok(result)) => result.map_err(|e| self.with_addr(e)),
             Ok(Err(_)) => Err(RemotingError::ConnectionClosed {
@@ -495,16 +521,18 @@ impl Connection {
             },
             room,
         );
-        self.submit(envelope, rx, deadline, started).await
+        // If the driver is gone, the envelope's Drop answers NotSent through `rx`.
+        let _ = self.shared.tx.send(envelope);
+        self.await_answer(rx, deadline, started).await
     }
 }
 
 /// What the idle fast path did with a request.
 enum Fast {
     /// Written (or left for the driver to finish) and registered.
-    Sent(reply::Receiver<Result<Reply, RemotingError>>),
+    Sent(reply::Receiver<Result<RemotingCommand, RemotingError>>),
     /// Not taken: the caller queues it to the driver.
-    Declined(RemotingCommand, OwnedSemaphorePermit),
+    Declined(OwnedSemaphorePermit),
     /// The request cannot be encoded; nothing was sent.
     Failed(RemotingError),
 }

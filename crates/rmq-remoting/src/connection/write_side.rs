@@ -20,7 +20,6 @@ use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use bytes::{Buf, BytesMut};
-use rmq_protocol::RemotingCommand;
 use tokio::io::{AsyncWrite, WriteHalf};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
@@ -31,7 +30,7 @@ use crate::connector::BoxStream;
 /// A request a handle wrote itself, for the driver to add to its pending table.
 pub(super) struct Registration {
     pub(super) reply: ReplyTx,
-    pub(super) request: RemotingCommand,
+    pub(super) opaque: i32,
     pub(super) deadline: Instant,
     pub(super) started: Instant,
     /// Offset in the byte stream at which this frame ends.
