@@ -76,30 +76,9 @@ where
     };
     let started = Instant::now();
     let deadline = started + inner.config.send_timeout;
-    let mut message = message;
-    let prepared = match inner
-        .stamp(&mut message)
-        .and_then(|msg_id| inner.prepare(&message, msg_id))
-    {
-        Ok(p) => p,
-        Err(e) => {
-            finish(inner, started, message, guard, Some(permit), Err(e));
-            return Ok(());
-        }
-    };
-    let send = DetachedSend {
-        inner: inner.clone(),
-        message,
-        prepared,
-        guard,
-        permit,
-        started,
-        deadline,
-        retries: inner.config.retries,
-        queue: None,
-        attempt_started: started,
-    };
-    send.first_attempt(&info);
+    if let Some(send) = DetachedSend::prepare(inner, started, deadline, message, guard, permit) {
+        send.first_attempt(&info);
+    }
     Ok(())
 }
 
@@ -163,7 +142,7 @@ fn start<F>(
     inner: &Arc<Inner>,
     started: Instant,
     deadline: Instant,
-    mut message: Message,
+    message: Message,
     guard: CallbackGuard<F>,
     permit: InFlight,
     info: Option<Arc<rmq_route::TopicPublishInfo>>,
@@ -171,28 +150,7 @@ fn start<F>(
 where
     F: FnOnce(Result<SendResult, SendError>) + Send + 'static,
 {
-    let prepared = match inner
-        .stamp(&mut message)
-        .and_then(|msg_id| inner.prepare(&message, msg_id))
-    {
-        Ok(p) => p,
-        Err(e) => {
-            finish(inner, started, message, guard, Some(permit), Err(e));
-            return None;
-        }
-    };
-    let send = DetachedSend {
-        inner: inner.clone(),
-        message,
-        prepared,
-        guard,
-        permit,
-        started,
-        deadline,
-        retries: inner.config.retries,
-        queue: None,
-        attempt_started: started,
-    };
+    let send = DetachedSend::prepare(inner, started, deadline, message, guard, permit)?;
     let Some((queue, addr)) = info.as_deref().and_then(|info| send.pick(info)) else {
         send.continue_on_task(Attempts::default());
         return None;
@@ -229,6 +187,39 @@ impl<F> DetachedSend<F>
 where
     F: FnOnce(Result<SendResult, SendError>) + Send + 'static,
 {
+    /// Stamps and prepares `message` for the wire; a failure (an invalid property,
+    /// compression) ends the send here, calling back with the message handed back.
+    fn prepare(
+        inner: &Arc<Inner>,
+        started: Instant,
+        deadline: Instant,
+        mut message: Message,
+        guard: CallbackGuard<F>,
+        permit: InFlight,
+    ) -> Option<Self> {
+        match inner
+            .stamp(&mut message)
+            .and_then(|msg_id| inner.prepare(&message, msg_id))
+        {
+            Ok(prepared) => Some(Self {
+                inner: inner.clone(),
+                message,
+                prepared,
+                guard,
+                permit,
+                started,
+                deadline,
+                retries: inner.config.retries,
+                queue: None,
+                attempt_started: started,
+            }),
+            Err(e) => {
+                finish(inner, started, message, guard, Some(permit), Err(e));
+                None
+            }
+        }
+    }
+
     /// The queue and broker address of attempt 1 (the kernel's own choice).
     fn pick(&self, info: &rmq_route::TopicPublishInfo) -> Option<(MessageQueue, String)> {
         let queue = self
@@ -287,7 +278,26 @@ where
 
     /// Runs the kernel's retry loop from `st` on a task, then calls back.
     fn continue_on_task(self, st: Attempts) {
-        tokio::spawn(async move {
+        // The answer may come while the runtime shuts down (its driver dropped with
+        // the request pending): with no runtime left, the send ends here; a task
+        // spawned during shutdown is dropped, and its guard reports `Shutdown`.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            let Self {
+                inner,
+                message,
+                guard,
+                permit,
+                started,
+                ..
+            } = self;
+            let e = SendError::new(
+                crate::error::SendErrorKind::Shutdown,
+                crate::error::Delivery::Indeterminate,
+                "the runtime shut down before the send completed",
+            );
+            return finish(&inner, started, message, guard, Some(permit), Err(e));
+        };
+        runtime.spawn(async move {
             let Self {
                 inner,
                 message,
