@@ -246,7 +246,7 @@ impl FrameCodec {
     }
 
     /// Like [`decode`](Self::decode), keeping the header fields in wire form (see
-    /// [`ExtFields`](crate::ExtFields)) without a vector of their own: a binary
+    /// [`ExtFields`]) without a vector of their own: a binary
     /// header's fields are a slice of the frame, a JSON header's are written into
     /// `arena` and split off it (a reference count on its buffer; the arena
     /// allocates only when its buffer is full). For a connection's read loop, which
