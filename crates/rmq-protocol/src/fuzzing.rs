@@ -7,7 +7,8 @@
 //! * decoders never panic, whatever the input;
 //! * `frame_decode`: `Ok(None)` and `Err` leave the buffer untouched; `Ok(Some)`
 //!   consumes exactly the declared frame; a decoded frame re-encodes and decodes to
-//!   the same command;
+//!   the same command; decoding into an arena (`decode_in`, header fields in wire
+//!   form) gives the same result;
 //! * header, properties, route and stored-message decoders: what decodes re-encodes
 //!   to something that decodes to the same value.
 //!
@@ -29,9 +30,16 @@ pub fn frame_decode(data: &[u8]) {
         max_frame: 4096,
         max_header: 512,
     });
+    let mut arena = BytesMut::new();
     for codec in [FrameCodec::default(), small] {
         let mut buf = BytesMut::from(data);
-        match codec.decode(&mut buf) {
+        let decoded = codec.decode(&mut buf);
+        // The arena decoder (header fields in wire form) agrees in every way.
+        let mut same_buf = BytesMut::from(data);
+        let in_arena = codec.decode_in(&mut same_buf, &mut arena);
+        assert_eq!(in_arena, decoded, "decode_in disagrees with decode");
+        assert_eq!(same_buf, buf, "decode_in consumed differently");
+        match decoded {
             Ok(Some(cmd)) => {
                 let declared = data
                     .get(..4)

@@ -412,7 +412,8 @@ impl<'de> Visitor<'de> for ScalarTextVisitor {
     type Value = ScalarText<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string, number or boolean")
+        // As the vector decoder says it (an ext value may also be null there).
+        f.write_str("a string, number, boolean or null")
     }
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<ScalarText<'de>, E> {
         Ok(ScalarText::Text(Cow::Borrowed(v)))
