@@ -1,7 +1,5 @@
 //! Sending a half message and ending its transaction (protocol.md section 12.1).
 
-use std::time::Duration;
-
 use rmq_protocol::header::end_transaction::EndTransactionRequestHeader;
 use rmq_protocol::id::offset::OffsetMessageId;
 use rmq_protocol::message::Message;
@@ -19,9 +17,6 @@ use crate::options::Target;
 use crate::producer::Inner;
 
 use super::listener::TransactionState;
-
-/// Kept back per attempt still allowed, as the kernel does.
-const ATTEMPT_RESERVE: Duration = Duration::from_millis(200);
 
 fn invalid(e: impl std::fmt::Display) -> SendError {
     SendError::new(
@@ -79,14 +74,8 @@ impl Inner {
             let mut attempts = 0;
             loop {
                 attempts += 1;
-                let now = Instant::now();
-                let left = max_attempts - attempts;
-                let reserve = ATTEMPT_RESERVE.saturating_mul(left);
-                let attempt_deadline = if deadline.saturating_duration_since(now) > reserve * 2 {
-                    deadline - reserve
-                } else {
-                    deadline
-                };
+                let attempt_deadline =
+                    self.attempt_deadline(Instant::now(), deadline, attempts, max_attempts);
                 let outcome = self
                     .deliver(
                         &prepared,
