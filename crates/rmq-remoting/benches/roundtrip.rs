@@ -280,6 +280,40 @@ fn p50_interleaved(_: &mut Criterion) {
         }
         (s, out)
     }
+    // The bare stream plus the codec's work a caller reading its own answer would
+    // still do: encode the request (opaque assigned), decode the answer with the
+    // arena. The lower bound of an "idle caller reads its response" design.
+    async fn bare_codec(
+        mut s: tokio::net::TcpStream,
+        n: usize,
+    ) -> (tokio::net::TcpStream, Vec<Duration>) {
+        let codec = FrameCodec::default();
+        let mut out = Vec::with_capacity(n);
+        let mut wbuf = BytesMut::with_capacity(16 * 1024);
+        let mut rbuf = BytesMut::with_capacity(16 * 1024);
+        let mut arena = BytesMut::with_capacity(4 * 1024);
+        let cmd = request();
+        for i in 0..n {
+            let started = std::time::Instant::now();
+            codec
+                .encode_as(&cmd, i as i32 + 1, cmd.flag, &mut wbuf)
+                .unwrap();
+            s.write_all(&wbuf).await.unwrap();
+            wbuf.clear();
+            let resp = loop {
+                if let Some(resp) = codec.decode_in(&mut rbuf, &mut arena).unwrap() {
+                    break resp;
+                }
+                if rbuf.capacity() - rbuf.len() < 4096 {
+                    rbuf.reserve(16 * 1024);
+                }
+                s.read_buf(&mut rbuf).await.unwrap();
+            };
+            assert_eq!(resp.opaque, i as i32 + 1);
+            out.push(started.elapsed());
+        }
+        (s, out)
+    }
     let req_bytes = req.clone().freeze();
     let connect = |rt: &Runtime| {
         rt.block_on(async {
@@ -289,9 +323,11 @@ fn p50_interleaved(_: &mut Criterion) {
         })
     };
     let mut bare_task_stream = Some(connect(&workers));
+    let mut codec_task_stream = Some(connect(&workers));
     let mut bare_blocked_stream = Some(connect(&workers));
     let mut bare_single_stream = Some(connect(&current));
     let (mut bare_task, mut bare_blocked, mut bare_single) = (vec![], vec![], vec![]);
+    let mut codec_task = vec![];
     let (mut floor, mut task, mut blocked, mut single) = (vec![], vec![], vec![], vec![]);
     for round in 0..=ROUNDS {
         let mut f = Vec::with_capacity(PER_ROUND);
@@ -320,6 +356,11 @@ fn p50_interleaved(_: &mut Criterion) {
             }
         });
         bare_task_stream = Some(s);
+        let (s, ct) = workers.block_on({
+            let s = codec_task_stream.take().unwrap();
+            async move { tokio::spawn(bare_codec(s, PER_ROUND)).await.unwrap() }
+        });
+        codec_task_stream = Some(s);
         let (s, bb) = workers.block_on(bare(
             bare_blocked_stream.take().unwrap(),
             req_bytes.clone(),
@@ -337,6 +378,7 @@ fn p50_interleaved(_: &mut Criterion) {
         if round > 0 {
             // Round 0 warms connections and caches.
             bare_task.extend(bt);
+            codec_task.extend(ct);
             bare_blocked.extend(bb);
             bare_single.extend(bs);
             floor.extend(f);
@@ -370,6 +412,11 @@ fn p50_interleaved(_: &mut Criterion) {
             "bare tokio stream, block_on caller",
             &mut bare_blocked,
             bare_blocked_p50,
+        ),
+        (
+            "bare stream + codec, task, 2 workers",
+            &mut codec_task,
+            bare_task_p50,
         ),
         ("pool, caller task, 2 workers", &mut task, bare_task_p50),
         (
