@@ -276,26 +276,30 @@ where
             .map_err(|back| back.on_reply)
     }
 
+    /// Ends the send with `result` (see [`finish`]).
+    fn end(self, result: Result<SendResult, SendError>) {
+        let Self {
+            inner,
+            message,
+            guard,
+            permit,
+            started,
+            ..
+        } = self;
+        finish(&inner, started, message, guard, Some(permit), result);
+    }
+
     /// Runs the kernel's retry loop from `st` on a task, then calls back.
     fn continue_on_task(self, st: Attempts) {
         // The answer may come while the runtime shuts down (its driver dropped with
         // the request pending): with no runtime left, the send ends here; a task
         // spawned during shutdown is dropped, and its guard reports `Shutdown`.
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            let Self {
-                inner,
-                message,
-                guard,
-                permit,
-                started,
-                ..
-            } = self;
-            let e = SendError::new(
+            return self.end(Err(SendError::new(
                 crate::error::SendErrorKind::Shutdown,
                 crate::error::Delivery::Indeterminate,
                 "the runtime shut down before the send completed",
-            );
-            return finish(&inner, started, message, guard, Some(permit), Err(e));
+            )));
         };
         runtime.spawn(async move {
             let Self {
@@ -362,15 +366,7 @@ where
             Step::GiveUp => self.inner.give_up(st, self.deadline).map(|d| d.result),
             Step::Next => return self.continue_on_task(st),
         };
-        let Self {
-            inner,
-            message,
-            guard,
-            permit,
-            started,
-            ..
-        } = self;
-        finish(&inner, started, message, guard, Some(permit), result);
+        self.end(result);
     }
 }
 
