@@ -39,6 +39,16 @@ fn split_entry(buf: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
     Some((key, value, rest))
 }
 
+/// The `(key, value)` entries of `buf`, up to the first malformed one (bytes this
+/// module checked or wrote have none).
+fn entries(mut buf: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    std::iter::from_fn(move || {
+        let (key, value, rest) = split_entry(buf)?;
+        buf = rest;
+        Some((key, value))
+    })
+}
+
 /// The text of bytes a [`WireFields`] holds.
 fn text(b: &[u8]) -> &str {
     debug_assert!(std::str::from_utf8(b).is_ok());
@@ -102,16 +112,10 @@ impl WireFields {
 
     /// The entry index and value of `key`.
     fn find(&self, key: &str) -> Option<(usize, &str)> {
-        let mut rest: &[u8] = &self.bytes;
-        let mut index = 0;
-        while let Some((k, v, tail)) = split_entry(rest) {
-            if k == key.as_bytes() && self.taken & (1 << index) == 0 {
-                return Some((index, text(v)));
-            }
-            rest = tail;
-            index += 1;
-        }
-        None
+        entries(&self.bytes)
+            .enumerate()
+            .find(|(index, (k, _))| *k == key.as_bytes() && self.taken & (1 << index) == 0)
+            .map(|(index, (_, v))| (index, text(v)))
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
@@ -245,24 +249,15 @@ impl<'a> WireWriter<'a> {
         self.map.get_or_insert_with(|| {
             let written = arena.split();
             let mut map = ExtFields::with_capacity(MAX_ENTRIES);
-            let mut rest: &[u8] = &written;
-            while let Some((k, v, tail)) = split_entry(rest) {
+            for (k, v) in entries(&written) {
                 map.insert(super::intern(text(k)), text(v));
-                rest = tail;
             }
             map
         })
     }
 
     fn duplicate(&self, key: &str) -> bool {
-        let mut rest: &[u8] = self.arena;
-        while let Some((k, _, tail)) = split_entry(rest) {
-            if k == key.as_bytes() {
-                return true;
-            }
-            rest = tail;
-        }
-        false
+        entries(self.arena).any(|(k, _)| k == key.as_bytes())
     }
 }
 
