@@ -46,111 +46,6 @@ impl Visitor<'_> for JsonLanguageVisitor {
     }
 }
 
-/// `extFields`, kept in wire order, `null` values dropped.
-struct JsonExt(ExtFields);
-
-impl<'de> Deserialize<'de> for JsonExt {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(ExtVisitor)
-    }
-}
-
-struct ExtVisitor;
-
-impl<'de> Visitor<'de> for ExtVisitor {
-    type Value = JsonExt;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object of string values")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonExt, A::Error> {
-        // serde_json gives no size hint; a send response has about 6 fields.
-        let mut out = ExtFields::with_capacity(map.size_hint().unwrap_or(8).min(32));
-        while let Some(ExtKey(key)) = map.next_key()? {
-            let ExtValue(value) = map.next_value()?;
-            if let Some(v) = value {
-                out.insert(key, v);
-            }
-        }
-        Ok(JsonExt(out))
-    }
-}
-
-/// An ext key: borrowed when it is a well-known key (no allocation per key).
-struct ExtKey(std::borrow::Cow<'static, str>);
-
-impl<'de> Deserialize<'de> for ExtKey {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_str(ExtKeyVisitor)
-    }
-}
-
-struct ExtKeyVisitor;
-
-impl Visitor<'_> for ExtKeyVisitor {
-    type Value = ExtKey;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string key")
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<ExtKey, E> {
-        Ok(ExtKey(crate::ext::intern(v)))
-    }
-
-    fn visit_string<E: de::Error>(self, v: String) -> Result<ExtKey, E> {
-        Ok(ExtKey(match crate::ext::known_key(&v) {
-            Some(k) => std::borrow::Cow::Borrowed(k),
-            None => std::borrow::Cow::Owned(v),
-        }))
-    }
-}
-
-/// One ext value: a string, or a scalar kept as its text; `null` is `None`.
-struct ExtValue(Option<crate::value::FieldValue>);
-
-impl<'de> Deserialize<'de> for ExtValue {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ExtValueVisitor)
-    }
-}
-
-struct ExtValueVisitor;
-
-impl Visitor<'_> for ExtValueVisitor {
-    type Value = ExtValue;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string, number, boolean or null")
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<ExtValue, E> {
-        // short values stay inline: no allocation per field
-        Ok(ExtValue(Some(v.into())))
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<ExtValue, E> {
-        Ok(ExtValue(Some(v.into())))
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<ExtValue, E> {
-        Ok(ExtValue(Some(crate::value::FieldValue::from_i64(v))))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<ExtValue, E> {
-        Ok(ExtValue(Some(v.to_string().into())))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<ExtValue, E> {
-        Ok(ExtValue(Some(v.to_string().into())))
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<ExtValue, E> {
-        Ok(ExtValue(Some(if v { "true" } else { "false" }.into())))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<ExtValue, E> {
-        Ok(ExtValue(None))
-    }
-    fn visit_none<E: de::Error>(self) -> Result<ExtValue, E> {
-        Ok(ExtValue(None))
-    }
-}
-
 /// Decodes a JSON header. The body is attached by the caller.
 pub(super) fn decode_header(header: &[u8]) -> Result<RemotingCommand, DecodeError> {
     decode_header_in(header, None)
@@ -327,8 +222,35 @@ impl<'de> Visitor<'de> for ExtSeed<'_> {
     fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<Option<ExtFields>, D::Error> {
         match self.arena {
             Some(arena) => d.deserialize_map(WireExtVisitor { arena }).map(Some),
-            None => JsonExt::deserialize(d).map(|e| Some(e.0)),
+            None => d.deserialize_map(VecExtVisitor).map(Some),
         }
+    }
+}
+
+/// `extFields` into a vector, kept in wire order, `null` values dropped; well-known
+/// keys borrowed, short values inline.
+struct VecExtVisitor;
+
+impl<'de> Visitor<'de> for VecExtVisitor {
+    type Value = ExtFields;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object of string values")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ExtFields, A::Error> {
+        // serde_json gives no size hint; a send response has about 6 fields.
+        let mut out = ExtFields::with_capacity(map.size_hint().unwrap_or(8).min(32));
+        while let Some(Text(key)) = map.next_key()? {
+            if let Some(value) = map.next_value::<Option<ScalarText<'de>>>()? {
+                let key = match crate::ext::known_key(&key) {
+                    Some(known) => Cow::Borrowed(known),
+                    None => Cow::Owned(key.into_owned()),
+                };
+                out.insert(key, value.into_value());
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -395,6 +317,14 @@ impl ScalarText<'_> {
     fn as_str(&self) -> &str {
         match self {
             Self::Text(t) => t,
+            Self::Number(n) => n,
+        }
+    }
+
+    /// The value to keep (an owned `String` is moved, not copied).
+    fn into_value(self) -> FieldValue {
+        match self {
+            Self::Text(t) => t.into(),
             Self::Number(n) => n,
         }
     }
