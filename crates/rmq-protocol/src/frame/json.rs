@@ -147,18 +147,23 @@ enum HeaderKey {
     Other,
 }
 
+/// The header keys read, by name (both directions use this one table).
+const HEADER_KEYS: [(&str, HeaderKey); 7] = [
+    ("code", HeaderKey::Code),
+    ("language", HeaderKey::Language),
+    ("version", HeaderKey::Version),
+    ("opaque", HeaderKey::Opaque),
+    ("flag", HeaderKey::Flag),
+    ("remark", HeaderKey::Remark),
+    ("extFields", HeaderKey::ExtFields),
+];
+
 impl HeaderKey {
     fn name(self) -> &'static str {
-        match self {
-            Self::Code => "code",
-            Self::Language => "language",
-            Self::Version => "version",
-            Self::Opaque => "opaque",
-            Self::Flag => "flag",
-            Self::Remark => "remark",
-            Self::ExtFields => "extFields",
-            Self::Other => "",
-        }
+        HEADER_KEYS
+            .iter()
+            .find(|(_, key)| *key == self)
+            .map_or("", |(name, _)| name)
     }
 }
 
@@ -178,16 +183,10 @@ impl Visitor<'_> for HeaderKeyVisitor {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<HeaderKey, E> {
-        Ok(match v {
-            "code" => HeaderKey::Code,
-            "language" => HeaderKey::Language,
-            "version" => HeaderKey::Version,
-            "opaque" => HeaderKey::Opaque,
-            "flag" => HeaderKey::Flag,
-            "remark" => HeaderKey::Remark,
-            "extFields" => HeaderKey::ExtFields,
-            _ => HeaderKey::Other,
-        })
+        Ok(HEADER_KEYS
+            .iter()
+            .find(|(name, _)| *name == v)
+            .map_or(HeaderKey::Other, |(_, key)| *key))
     }
 }
 

@@ -151,6 +151,27 @@ fn json_decode_is_lenient() {
     );
 }
 
+/// A header field given twice is an error (as serde's derive reported it); an
+/// unknown field given twice is skipped like any unknown field.
+#[test]
+fn json_duplicate_header_fields() {
+    for (field, header) in [
+        ("code", &br#"{"code":1,"opaque":2,"code":3}"#[..]),
+        (
+            "extFields",
+            &br#"{"extFields":{},"extFields":{"a":"b"}}"#[..],
+        ),
+    ] {
+        let err = decode_header_only(SerializeType::JSON, header).unwrap_err();
+        assert!(
+            matches!(&err, DecodeError::Json(m) if m.contains(&format!("duplicate field `{field}`"))),
+            "{err:?}"
+        );
+    }
+    let cmd = decode_header_only(SerializeType::JSON, br#"{"x":1,"code":4,"x":2}"#).unwrap();
+    assert_eq!(cmd.code, 4);
+}
+
 #[test]
 fn binary_empty_strings_decode_as_null() {
     let mut cmd = RemotingCommand::request(RequestCode(1)).remark("");
