@@ -72,7 +72,14 @@ async fn forwards_both_ways_counts_and_passes_the_half_close() {
     assert_eq!(received.load(SeqCst), data.len() as u64);
     let s = proxy.stats();
     assert_eq!((s.accepted, s.open), (1, 1));
-    assert_eq!((s.to_upstream, s.to_client), (100_000, 100_000));
+    // The proxy counts a chunk after writing it, so the client may have read the
+    // last bytes a moment before they are counted.
+    let forwarded = || {
+        let s = proxy.stats();
+        (s.to_upstream, s.to_client)
+    };
+    eventually(|| forwarded() == (100_000, 100_000)).await;
+    assert_eq!(forwarded(), (100_000, 100_000));
     assert_eq!(proxy.upstream(), proxy.shared.upstream);
     // Half-close from the client reaches the echo server, which closes: EOF here.
     client.shutdown().await.unwrap();
@@ -193,8 +200,13 @@ async fn reset_after_n_bytes_cuts_the_connection_with_an_rst() {
         1000,
         "exactly the budget got through"
     );
-    let s = proxy.stats();
-    assert_eq!((s.resets, s.open, s.to_upstream), (1, 0, 1000));
+    // The link is counted and removed just after the client sees its RST.
+    let ended = || {
+        let s = proxy.stats();
+        (s.resets, s.open, s.to_upstream)
+    };
+    eventually(|| ended() == (1, 0, 1000)).await;
+    assert_eq!(ended(), (1, 0, 1000));
     assert_eq!(proxy.faults(Direction::ToUpstream).reset_after, None);
     // One-shot: a new connection works.
     let mut again = TcpStream::connect(proxy.addr()).await.unwrap();
