@@ -52,6 +52,20 @@ async fn send_until_broker_a(
     panic!("16 sends never chose broker-a first");
 }
 
+/// Polls `cond` every 10 ms until it holds or `limit` passes. For the proxy's
+/// counters: it counts a chunk after writing it and a reset after the RST, so the
+/// producer may see either a moment before it is counted.
+async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    cond()
+}
+
 /// `n` sends right after a fault hit broker-a: all stored on broker-b at once.
 async fn next_sends_avoid_broker_a(env: &Env, p: &Producer, log: &AttemptLog, n: usize) {
     for i in 0..n {
@@ -133,6 +147,8 @@ async fn real_cluster_c4_black_holed_broker_a_times_out_indeterminate_and_fails_
     let (proxy, connector) = env.proxy_a().await;
     let (p, log) = env.producer("rmq_it_faults_c4", connector).await;
     let warm = env.warm_up(&p, &log).await;
+    // broker-a's last warm-up answer may be read before the proxy counts it.
+    eventually(SLACK, || proxy.stats().to_client > 0).await;
     assert!(
         proxy.stats().to_client > 0,
         "broker-a answered through the proxy"
@@ -353,6 +369,8 @@ async fn real_cluster_c9_reset_mid_frame_retried_on_broker_b_with_the_same_uniq_
         send_until_broker_a(&p, &log, |i| Message::new(&env.topic, bodies[i].clone())).await;
     let attempts = log.of(&key);
     let r = r.unwrap_or_else(|e| panic!("the reset send failed: {e} {attempts:?}"));
+    // The proxy counts the reset just after the RST the producer reacted to.
+    eventually(SLACK, || proxy.stats().resets == 1).await;
     assert_eq!(proxy.stats().resets, 1, "the fault fired");
     assert_eq!(r.message_queue.broker_name, "broker-b");
     assert_eq!(attempts.len(), 2, "{attempts:?}");

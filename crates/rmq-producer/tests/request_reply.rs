@@ -118,8 +118,14 @@ async fn request_gets_its_reply_through_the_broker() {
         );
     }
 
-    // The reply went out as SEND_REPLY_MESSAGE_V2 and was routed successfully.
-    let routed: Vec<_> = cluster.brokers().iter().flat_map(|b| b.replies()).collect();
+    // The reply went out as SEND_REPLY_MESSAGE_V2 and was routed successfully. The
+    // broker records a routed reply once the requester acknowledged the push, so the
+    // requester may hold its reply a moment before the record exists.
+    let routed = || -> Vec<_> { cluster.brokers().iter().flat_map(|b| b.replies()).collect() };
+    tokio::time::timeout(T, cluster.wait_until(|_| !routed().is_empty()))
+        .await
+        .expect("the routed reply is recorded");
+    let routed = routed();
     assert_eq!(routed.len(), 1);
     assert_eq!(routed[0].outcome, Ok(()));
     assert_eq!(routed[0].correlation_id.as_deref(), Some(cid));
