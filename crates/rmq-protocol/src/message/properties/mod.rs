@@ -20,8 +20,9 @@
 //! # Ok::<(), rmq_protocol::message::properties::PropertyError>(())
 //! ```
 
-use crate::ordered_map::OrderedMap;
-use std::fmt;
+mod map;
+
+pub use map::Properties;
 
 /// Separates a property's name from its value (`NAME_VALUE_SEPARATOR`, char 1).
 pub const NAME_VALUE_SEPARATOR: char = '\u{1}';
@@ -311,110 +312,6 @@ pub fn check_encodable(key: &str, value: &str) -> Result<(), PropertyError> {
     Ok(())
 }
 
-/// An insertion-ordered string map with one value per key; keys and values are
-/// [`FieldValue`](crate::FieldValue)s, so the usual short ones (`WAIT`, `UNIQ_KEY`,
-/// `TAGS`, their values) take no heap allocation.
-///
-/// Inserting an existing key replaces its value in place, so a decoded text with a
-/// duplicate key keeps the last value (as Java's `HashMap` does). Lookups are linear:
-/// messages carry a handful of properties.
-///
-/// The map itself accepts any strings; [`encode_properties`] refuses entries that
-/// cannot be encoded, and [`Message`](super::Message)'s setters check earlier.
-#[derive(Clone, Default, PartialEq, Eq, Hash)]
-pub struct Properties {
-    entries: OrderedMap<crate::value::FieldValue>,
-}
-
-impl Properties {
-    /// An empty map.
-    pub const fn new() -> Self {
-        Self {
-            entries: OrderedMap::new(),
-        }
-    }
-
-    /// An empty map with room for `n` entries.
-    pub fn with_capacity(n: usize) -> Self {
-        Self {
-            entries: OrderedMap::with_capacity(n),
-        }
-    }
-
-    /// Number of entries.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// Whether the map is empty.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// The value for `key`, if present.
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.entries.get(key)
-    }
-
-    /// Whether `key` is present.
-    pub fn contains_key(&self, key: &str) -> bool {
-        self.get(key).is_some()
-    }
-
-    /// Inserts or replaces `key`, returning the previous value. A replaced entry keeps
-    /// its position. No check is made here; see [`check_encodable`].
-    pub fn insert(
-        &mut self,
-        key: impl Into<crate::value::FieldValue>,
-        value: impl Into<crate::value::FieldValue>,
-    ) -> Option<String> {
-        self.entries
-            .insert(key.into(), value.into())
-            .map(crate::value::FieldValue::into_string)
-    }
-
-    /// Removes `key`, returning its value. The order of the others is kept.
-    pub fn remove(&mut self, key: &str) -> Option<String> {
-        self.entries.remove(key)
-    }
-
-    /// Iterates over `(key, value)` in insertion order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
-        self.entries.iter()
-    }
-
-    /// Removes every entry, keeping the allocation.
-    pub fn clear(&mut self) {
-        self.entries.clear();
-    }
-}
-
-impl fmt::Debug for Properties {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.iter()).finish()
-    }
-}
-
-impl<K: Into<crate::value::FieldValue>, V: Into<crate::value::FieldValue>> FromIterator<(K, V)>
-    for Properties
-{
-    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        let mut m = Self::new();
-        m.extend(iter);
-        m
-    }
-}
-
-impl<K: Into<crate::value::FieldValue>, V: Into<crate::value::FieldValue>> Extend<(K, V)>
-    for Properties
-{
-    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
-        for (k, v) in iter {
-            self.insert(k, v);
-        }
-    }
-}
-
 /// Appends the 5.2+ text form of `props` to `out`: `name 0x01 value 0x02` per entry,
 /// in insertion order, **with** the trailing `0x02`.
 ///
@@ -431,6 +328,11 @@ pub fn encode_properties(props: &Properties, out: &mut String) -> Result<(), Pro
 fn encode_pieces(props: &Properties, mut put: impl FnMut(&str)) -> Result<(), PropertyError> {
     const NAME_VALUE: &str = "\u{1}";
     const END: &str = "\u{2}";
+    if let Some(text) = props.text() {
+        // Every entry was checked when it was inserted.
+        put(text);
+        return Ok(());
+    }
     for (k, v) in props.iter() {
         check_encodable(k, v)?;
         put(k);
@@ -520,6 +422,9 @@ pub fn encode_properties_in(
 
 /// The length in bytes of [`encode_properties`]'s output for `props` (when it succeeds).
 pub fn encoded_properties_len(props: &Properties) -> usize {
+    if let Some(text) = props.text() {
+        return text.len();
+    }
     props.iter().map(|(k, v)| k.len() + v.len() + 2).sum()
 }
 

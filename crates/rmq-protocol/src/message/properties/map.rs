@@ -1,0 +1,427 @@
+//! [`Properties`]: the map kept in its wire text form while every entry can be
+//! written, so a message holds one small string and encoding it is a copy.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+use super::{NAME_VALUE_SEPARATOR, PROPERTY_SEPARATOR, has_separator};
+use crate::ordered_map::OrderedMap;
+use crate::value::FieldValue;
+
+/// Bytes reserved per entry by [`Properties::with_capacity`]: `WAIT=true` takes 10,
+/// a `UNIQ_KEY` 42, a short tag 10 to 20.
+const ENTRY_HINT: usize = 16;
+
+/// An insertion-ordered string map with one value per key.
+///
+/// Inserting an existing key replaces its value in place, so a decoded text with a
+/// duplicate key keeps the last value (as Java's `HashMap` does). Lookups are linear:
+/// messages carry a handful of properties.
+///
+/// While every entry can be encoded (a non-empty name, no `0x01` / `0x02` in name or
+/// value) the map is stored as its 5.2+ text form (`name 0x01 value 0x02` per entry):
+/// a message with `WAIT` and a `UNIQ_KEY` holds one 64-byte string instead of a vector
+/// of entries, and [`encode_properties`](super::encode_properties) copies it. The map
+/// itself accepts any strings: once an entry that cannot be encoded is inserted it
+/// keeps its entries as a vector, behaving the same, and
+/// [`encode_properties`](super::encode_properties) refuses it with the entry's error.
+/// [`Message`](crate::message::Message)'s setters check earlier.
+#[derive(Clone)]
+pub struct Properties {
+    repr: Repr,
+}
+
+#[derive(Clone)]
+enum Repr {
+    /// The wire text of entries that can all be encoded, names unique.
+    Text(String),
+    /// Any entries (after one that cannot be encoded was inserted).
+    Map(OrderedMap<FieldValue>),
+}
+
+/// Whether an entry can live in the text form.
+fn text_ok(key: &str, value: &str) -> bool {
+    !key.is_empty() && !has_separator(key) && !has_separator(value)
+}
+
+/// One entry of a text form: its name, its value and where the entry starts and ends
+/// (after its `0x02`) in the text.
+struct Entry<'a> {
+    key: &'a str,
+    value: &'a str,
+    start: usize,
+    end: usize,
+}
+
+/// The entries of a text form, in order.
+fn entries(text: &str) -> impl Iterator<Item = Entry<'_>> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let rest = &text[at..];
+        let end = rest.find(PROPERTY_SEPARATOR)?;
+        // Every entry of a text form has its `0x01`; an empty value if not (unreachable).
+        let (key, value) = rest[..end]
+            .split_once(NAME_VALUE_SEPARATOR)
+            .unwrap_or((&rest[..end], ""));
+        let entry = Entry {
+            key,
+            value,
+            start: at,
+            end: at + end + 1,
+        };
+        at = entry.end;
+        Some(entry)
+    })
+}
+
+fn find<'a>(text: &'a str, key: &str) -> Option<Entry<'a>> {
+    entries(text).find(|e| e.key == key)
+}
+
+/// [`Properties::insert`] on a text form, for an entry that can be encoded.
+fn insert_text(text: &mut String, key: &str, value: &str) -> Option<String> {
+    let Some(e) = find(text, key) else {
+        text.reserve(key.len() + value.len() + 2);
+        text.push_str(key);
+        text.push(NAME_VALUE_SEPARATOR);
+        text.push_str(value);
+        text.push(PROPERTY_SEPARATOR);
+        return None;
+    };
+    let previous = e.value.to_owned();
+    let range = e.end - 1 - e.value.len()..e.end - 1;
+    text.replace_range(range, value);
+    Some(previous)
+}
+
+impl Properties {
+    /// An empty map.
+    pub const fn new() -> Self {
+        Self {
+            repr: Repr::Text(String::new()),
+        }
+    }
+
+    /// An empty map with room for about `n` entries of the usual size.
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            repr: Repr::Text(String::with_capacity(n.saturating_mul(ENTRY_HINT))),
+        }
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        match &self.repr {
+            Repr::Text(t) => t.bytes().filter(|&b| b == PROPERTY_SEPARATOR as u8).count(),
+            Repr::Map(m) => m.len(),
+        }
+    }
+
+    /// Whether the map is empty.
+    pub fn is_empty(&self) -> bool {
+        match &self.repr {
+            Repr::Text(t) => t.is_empty(),
+            Repr::Map(m) => m.is_empty(),
+        }
+    }
+
+    /// The value for `key`, if present.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        match &self.repr {
+            Repr::Text(t) => find(t, key).map(|e| e.value),
+            Repr::Map(m) => m.get(key),
+        }
+    }
+
+    /// Whether `key` is present.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Inserts or replaces `key`, returning the previous value. A replaced entry keeps
+    /// its position. No check is made here; see [`check_encodable`](super::check_encodable).
+    pub fn insert(
+        &mut self,
+        key: impl Into<FieldValue>,
+        value: impl Into<FieldValue>,
+    ) -> Option<String> {
+        let (key, value) = (key.into(), value.into());
+        if let Repr::Text(t) = &mut self.repr
+            && text_ok(&key, &value)
+        {
+            return insert_text(t, &key, &value);
+        }
+        self.map_mut()
+            .insert(key, value)
+            .map(FieldValue::into_string)
+    }
+
+    /// The vector form, switched to if the map is in text form.
+    fn map_mut(&mut self) -> &mut OrderedMap<FieldValue> {
+        if let Repr::Text(t) = &self.repr {
+            let mut map = OrderedMap::with_capacity(self.len() + 1);
+            for e in entries(t) {
+                map.insert(FieldValue::from(e.key), FieldValue::from(e.value));
+            }
+            self.repr = Repr::Map(map);
+        }
+        match &mut self.repr {
+            Repr::Map(m) => m,
+            Repr::Text(_) => unreachable!("turned into a vector above"),
+        }
+    }
+
+    /// Removes `key`, returning its value. The order of the others is kept.
+    pub fn remove(&mut self, key: &str) -> Option<String> {
+        match &mut self.repr {
+            Repr::Text(t) => {
+                let e = find(t, key)?;
+                let (value, range) = (e.value.to_owned(), e.start..e.end);
+                t.replace_range(range, "");
+                Some(value)
+            }
+            Repr::Map(m) => m.remove(key),
+        }
+    }
+
+    /// Iterates over `(key, value)` in insertion order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
+        let len = self.len();
+        let (text, map) = match &self.repr {
+            Repr::Text(t) => (Some(entries(t).map(|e| (e.key, e.value))), None),
+            Repr::Map(m) => (None, Some(m.iter())),
+        };
+        Iter {
+            inner: text.into_iter().flatten().chain(map.into_iter().flatten()),
+            left: len,
+        }
+    }
+
+    /// Removes every entry, keeping the allocation.
+    pub fn clear(&mut self) {
+        match &mut self.repr {
+            Repr::Text(t) => t.clear(),
+            Repr::Map(m) => m.clear(),
+        }
+    }
+
+    /// The 5.2+ text form when every entry can be encoded (then it is what
+    /// [`encode_properties`](super::encode_properties) writes).
+    pub(super) fn text(&self) -> Option<&str> {
+        match &self.repr {
+            Repr::Text(t) => Some(t),
+            Repr::Map(_) => None,
+        }
+    }
+}
+
+/// An iterator with its exact length (the text form's entries are counted once).
+struct Iter<I> {
+    inner: I,
+    left: usize,
+}
+
+impl<'a, I: Iterator<Item = (&'a str, &'a str)>> Iterator for Iter<I> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let item = self.inner.next()?;
+        self.left = self.left.saturating_sub(1);
+        Some(item)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl<'a, I: Iterator<Item = (&'a str, &'a str)>> ExactSizeIterator for Iter<I> {}
+
+impl Default for Properties {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Two maps are equal when they hold the same entries in the same order, whichever
+/// form each is kept in.
+impl PartialEq for Properties {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.repr, &other.repr) {
+            (Repr::Text(a), Repr::Text(b)) => a == b,
+            _ => self.iter().eq(other.iter()),
+        }
+    }
+}
+
+impl Eq for Properties {}
+
+impl Hash for Properties {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_usize(self.len());
+        for (k, v) in self.iter() {
+            k.hash(state);
+            v.hash(state);
+        }
+    }
+}
+
+impl fmt::Debug for Properties {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<K: Into<FieldValue>, V: Into<FieldValue>> FromIterator<(K, V)> for Properties {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut m = Self::new();
+        m.extend(iter);
+        m
+    }
+}
+
+impl<K: Into<FieldValue>, V: Into<FieldValue>> Extend<(K, V)> for Properties {
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
+        for (k, v) in iter {
+            self.insert(k, v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The vector form, for comparison.
+    fn as_map(p: &Properties) -> Properties {
+        let mut m = p.clone();
+        m.map_mut();
+        m
+    }
+
+    #[test]
+    fn a_usual_message_is_one_small_string() {
+        let mut p = Properties::with_capacity(4);
+        p.insert("WAIT", "true");
+        p.insert("UNIQ_KEY", "7F0000011F9C18B4AAC2178EFA4F0000");
+        assert_eq!(
+            p.text(),
+            Some("WAIT\u{1}true\u{2}UNIQ_KEY\u{1}7F0000011F9C18B4AAC2178EFA4F0000\u{2}")
+        );
+        let Repr::Text(t) = &p.repr else {
+            panic!("text form expected")
+        };
+        assert_eq!(t.capacity(), 64, "no reallocation for WAIT + UNIQ_KEY");
+        assert_eq!(p.len(), 2);
+        assert_eq!(p.iter().len(), 2);
+    }
+
+    #[test]
+    fn replace_and_remove_edit_the_text_in_place() {
+        let mut p: Properties = [("A", "1"), ("B", "22"), ("C", "333")]
+            .into_iter()
+            .collect();
+        assert_eq!(p.insert("B", "x"), Some("22".into()));
+        assert_eq!(p.text(), Some("A\u{1}1\u{2}B\u{1}x\u{2}C\u{1}333\u{2}"));
+        assert_eq!(p.insert("A", ""), Some("1".into()));
+        assert_eq!(p.get("A"), Some(""));
+        assert_eq!(p.remove("B").as_deref(), Some("x"));
+        assert_eq!(p.remove("B"), None);
+        assert_eq!(p.text(), Some("A\u{1}\u{2}C\u{1}333\u{2}"));
+        // A name that is a prefix or suffix of another is a different name.
+        p.insert("C3", "v");
+        p.insert("CC", "w");
+        assert_eq!(p.get("C"), Some("333"));
+        assert_eq!(p.get("C3"), Some("v"));
+        assert_eq!(p.get("333"), None);
+        p.clear();
+        assert!(p.is_empty() && p.text() == Some(""));
+    }
+
+    #[test]
+    fn an_entry_that_cannot_be_encoded_switches_to_the_vector_form() {
+        let mut p: Properties = [("A", "1"), ("B", "2")].into_iter().collect();
+        assert_eq!(p.insert("", "empty name"), None);
+        assert!(p.text().is_none());
+        assert_eq!(
+            p.iter().collect::<Vec<_>>(),
+            [("A", "1"), ("B", "2"), ("", "empty name")]
+        );
+        let q: Properties = [("A", "1"), ("B", "2"), ("", "empty name")]
+            .into_iter()
+            .collect();
+        assert_eq!(p, q);
+        assert_eq!(p.insert("A", "a\u{1}b"), Some("1".into()));
+        assert_eq!(p.get("A"), Some("a\u{1}b"));
+    }
+
+    #[test]
+    fn equal_maps_hash_alike_in_either_form() {
+        use std::collections::hash_map::DefaultHasher;
+        let hash = |p: &Properties| {
+            let mut h = DefaultHasher::new();
+            p.hash(&mut h);
+            h.finish()
+        };
+        let p: Properties = [("K", "v"), ("L", "w")].into_iter().collect();
+        assert_eq!(p, as_map(&p));
+        assert_eq!(hash(&p), hash(&as_map(&p)));
+        let reordered: Properties = [("L", "w"), ("K", "v")].into_iter().collect();
+        assert_ne!(p, reordered);
+    }
+
+    /// An operation on both forms.
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(String, String),
+        Remove(String),
+        Clear,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        // Names from a small set so that replacements and removals hit; separators
+        // and empty strings now and then.
+        let name = "[ab\u{1}]{0,2}";
+        let value = "[xé\u{1}\u{2}]{0,3}";
+        prop_oneof![
+            6 => (name, value).prop_map(|(k, v)| Op::Insert(k, v)),
+            2 => name.prop_map(Op::Remove),
+            1 => Just(Op::Clear),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn text_form_behaves_like_the_vector_form(ops in proptest::collection::vec(op(), 0..24)) {
+            let mut text = Properties::new();
+            let mut map = as_map(&Properties::new());
+            for op in ops {
+                match op {
+                    Op::Insert(k, v) => prop_assert_eq!(
+                        text.insert(k.as_str(), v.as_str()),
+                        map.insert(k, v)
+                    ),
+                    Op::Remove(k) => prop_assert_eq!(text.remove(&k), map.remove(&k)),
+                    Op::Clear => {
+                        text.clear();
+                        map.clear();
+                    }
+                }
+                prop_assert_eq!(text.len(), map.len());
+                prop_assert_eq!(text.iter().len(), map.iter().len());
+                prop_assert_eq!(text.iter().collect::<Vec<_>>(), map.iter().collect::<Vec<_>>());
+                for k in ["", "a", "b", "ab", "ba"] {
+                    prop_assert_eq!(text.get(k), map.get(k));
+                }
+                let mut a = String::new();
+                let mut b = String::new();
+                prop_assert_eq!(
+                    super::super::encode_properties(&text, &mut a),
+                    super::super::encode_properties(&map, &mut b)
+                );
+                prop_assert_eq!(a, b);
+            }
+        }
+    }
+}
