@@ -188,6 +188,32 @@ impl Inner {
         })
     }
 
+    /// The automatic choice of a queue (round robin, avoiding `avoid` and brokers the
+    /// fault strategy isolates): its index in `info.queues()`.
+    pub(crate) fn pick_auto(
+        &self,
+        info: &TopicPublishInfo,
+        avoid: Option<&str>,
+    ) -> Result<usize, SendError> {
+        let queues = info.queues();
+        select_index(
+            queues.len(),
+            info.next_index(),
+            |i| queues[i].broker_name.as_str(),
+            self.fault.as_ref(),
+            avoid,
+            fault_now(),
+        )
+        .filter(|&i| i < queues.len())
+        .ok_or_else(|| {
+            SendError::new(
+                SendErrorKind::NoRoute,
+                Delivery::NotSent,
+                format!("topic {} has no writable queue", info.topic()),
+            )
+        })
+    }
+
     /// Picks the queue of one attempt.
     /// Borrowed from the route for automatic sends (no copy per attempt).
     pub(crate) fn pick_queue<'i>(
@@ -211,15 +237,7 @@ impl Inner {
         };
         let chosen = match target {
             Target::Auto => {
-                let idx = select_index(
-                    queues.len(),
-                    info.next_index(),
-                    |i| queues[i].broker_name.as_str(),
-                    self.fault.as_ref(),
-                    avoid,
-                    fault_now(),
-                )
-                .ok_or_else(no_queue)?;
+                let idx = self.pick_auto(info, avoid)?;
                 return queues.get(idx).map(Picked::Route).ok_or_else(no_queue);
             }
             Target::Queue(q) => q.clone(),
@@ -569,6 +587,7 @@ impl Inner {
             hook::run_after(&self.hooks, ctx, &AttemptOutcome::Failed(&err), latency);
         }
         let retryable = self.config.retryable_codes.contains(&code);
+        debug!(error = %err, attempt, retryable, "attempt rejected by the broker");
         st.last_error = Some(err);
         st.last_broker = Some(queue.broker_name.clone());
         if !retryable || mode == Mode::Oneway {
