@@ -12,6 +12,10 @@
 //! themselves (see `write_side.rs`); the driver takes their registrations into its
 //! pending table before it looks at any response, on every loop turn, and when
 //! kicked (a fast path left output behind, or a fast-path caller's deadline passed).
+//!
+//! The read buffer lives in the shared [`ReadSide`] for the same reason: a fast-path
+//! caller may read its own answer (see `read_side.rs`); what it read that is not its
+//! answer waits in the read side's inbox for the driver, which is kicked.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -19,18 +23,16 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::BytesMut;
 use rmq_protocol::frame::FrameCodec;
 use rmq_protocol::{RemotingCommand, ResponseCode, RpcFlags};
-use tokio::io::{AsyncReadExt, ReadHalf};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::time::Instant;
 use tracing::{debug, trace};
 
 use super::envelope::{DoneTx, Envelope, Kind, ReplyTx};
+use super::read_side::{self, ReadSide};
 use super::write_side::{self, Output, WriteSide};
 use super::{ConnectionConfig, Handlers, State};
-use crate::connector::BoxStream;
 use crate::error::RemotingError;
 use crate::stats::Counters;
 
@@ -51,7 +53,7 @@ struct Oneway {
 
 pub(super) struct Driver {
     addr: String,
-    reader: ReadHalf<BoxStream>,
+    rs: Arc<Mutex<ReadSide>>,
     ws: Arc<Mutex<WriteSide>>,
     rx: mpsc::UnboundedReceiver<Envelope>,
     responses_tx: mpsc::WeakUnboundedSender<Envelope>,
@@ -60,10 +62,10 @@ pub(super) struct Driver {
     state: Arc<State>,
     handlers: Arc<Handlers>,
     counters: Arc<Counters>,
-    read_buf: BytesMut,
-    /// Where JSON response headers' fields are decoded to (wire form, split off per
-    /// frame): no vector per response. Binary headers' fields stay in `read_buf`.
-    ext_arena: BytesMut,
+    /// Frames taken from the read side, dispatched after its lock is released.
+    frames: Vec<RemotingCommand>,
+    /// Callers' reads as of the last look (`State::caller_reads`).
+    caller_reads_seen: u64,
     /// Bytes handed to the socket since the connection opened (as of the last
     /// look at the write side).
     written: u64,
@@ -83,7 +85,7 @@ pub(super) struct Driver {
 impl Driver {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
-        reader: ReadHalf<BoxStream>,
+        rs: Arc<Mutex<ReadSide>>,
         ws: Arc<Mutex<WriteSide>>,
         rx: mpsc::UnboundedReceiver<Envelope>,
         responses_tx: mpsc::WeakUnboundedSender<Envelope>,
@@ -94,7 +96,7 @@ impl Driver {
     ) -> Self {
         Self {
             addr: state.addr.clone(),
-            reader,
+            rs,
             ws,
             rx,
             responses_tx,
@@ -103,8 +105,8 @@ impl Driver {
             state,
             handlers,
             counters,
-            read_buf: BytesMut::with_capacity(16 * 1024),
-            ext_arena: BytesMut::with_capacity(4 * 1024),
+            frames: Vec::new(),
+            caller_reads_seen: 0,
             written: 0,
             pending: HashMap::new(),
             deadlines: BinaryHeap::new(),
@@ -169,6 +171,15 @@ impl Driver {
     /// a fast-path caller says its deadline passed.
     fn check_time(&mut self) -> Option<String> {
         let now = Instant::now();
+        // Answers read by fast-path callers are activity, and end a timeout streak,
+        // as answers read here do.
+        let caller_reads = self.state.caller_reads.load(Ordering::Relaxed);
+        if caller_reads != self.caller_reads_seen {
+            self.caller_reads_seen = caller_reads;
+            self.last_activity = now;
+            self.consecutive_timeouts = 0;
+            self.suspect_since = None;
+        }
         self.sweep(now);
         if self.consecutive_timeouts >= self.config.max_consecutive_timeouts.max(1) {
             let since = *self.suspect_since.get_or_insert(now);
@@ -214,6 +225,7 @@ impl Driver {
         let kick = state.kick.notified();
         tokio::pin!(kick);
         let ws = self.ws.clone();
+        let rs = self.rs.clone();
         let timer = tokio::time::sleep_until(self.next_wake());
         tokio::pin!(timer);
         loop {
@@ -225,9 +237,6 @@ impl Driver {
             }
             if self.state.draining.load(Ordering::Acquire) && self.idle() {
                 return "draining (GO_AWAY or closed by owner) and nothing in flight".to_owned();
-            }
-            if self.read_buf.capacity() - self.read_buf.len() < 4096 {
-                self.read_buf.reserve(16 * 1024);
             }
             let wake = self.next_wake();
             if timer.deadline() != wake {
@@ -243,7 +252,7 @@ impl Driver {
             tokio::select! {
                 biased;
                 _ = &mut close => return "closed by owner".to_owned(),
-                read = self.reader.read_buf(&mut self.read_buf) => match read {
+                read = std::future::poll_fn(|cx| read_side::lock(&rs).poll_driver_read(cx)) => match read {
                     Ok(0) => return "peer closed the connection".to_owned(),
                     Ok(n) => {
                         Counters::add(&self.counters.bytes_in, n as u64);
@@ -277,6 +286,14 @@ impl Driver {
                 () = &mut kick => {
                     kick.set(state.kick.notified());
                     if let Some(reason) = self.take_registrations() {
+                        return reason;
+                    }
+                    // A fast-path caller may have read frames that are ours, or the
+                    // end of the stream.
+                    if let Err(e) = self.read_frames() {
+                        return format!("protocol error: {e}");
+                    }
+                    if let Some(reason) = read_side::lock(&rs).ended.take() {
                         return reason;
                     }
                     if let Some(reason) = self.check_time() {
@@ -492,11 +509,12 @@ impl Driver {
         );
     }
 
+    /// Dispatches what a caller left in the read side's inbox and every complete
+    /// frame in its buffer (decoded under its lock, dispatched after).
     fn read_frames(&mut self) -> Result<(), rmq_protocol::frame::DecodeError> {
-        while let Some(cmd) = self
-            .codec
-            .decode_in(&mut self.read_buf, &mut self.ext_arena)?
-        {
+        let mut frames = std::mem::take(&mut self.frames);
+        let decoded = read_side::lock(&self.rs).take_frames(&mut frames);
+        for cmd in frames.drain(..) {
             self.consecutive_timeouts = 0;
             self.suspect_since = None;
             if cmd.is_response() {
@@ -505,7 +523,8 @@ impl Driver {
                 self.on_server_request(cmd);
             }
         }
-        Ok(())
+        self.frames = frames;
+        decoded
     }
 
     fn on_response(&mut self, response: RemotingCommand) {

@@ -181,6 +181,19 @@ impl<T> Receiver<T> {
     }
 }
 
+impl<T> Receiver<T> {
+    /// Gives up the answer without waiting for it (the caller got it another way):
+    /// the sender's drop then wakes no one. Polling afterwards gives [`Closed`].
+    pub(crate) fn close(&mut self) {
+        if let Some(slot) = &self.slot {
+            let mut state = slot.lock();
+            if matches!(*state, State::Waiting(_)) {
+                *state = State::Done;
+            }
+        }
+    }
+}
+
 impl<T> Future for Receiver<T> {
     type Output = Result<T, Closed>;
 

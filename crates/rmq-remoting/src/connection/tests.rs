@@ -20,6 +20,21 @@ pub(super) struct Peer {
 }
 
 impl Peer {
+    pub(super) fn new(io: DuplexStream) -> Self {
+        Self {
+            io,
+            buf: BytesMut::new(),
+            codec: FrameCodec::default(),
+        }
+    }
+
+    /// Writes `cmd` as it is (a request from the broker, say).
+    pub(super) async fn send(&mut self, cmd: &RemotingCommand) {
+        let mut out = BytesMut::new();
+        self.codec.encode(cmd, &mut out).unwrap();
+        self.io.write_all(&out).await.unwrap();
+    }
+
     pub(super) async fn read(&mut self) -> Option<RemotingCommand> {
         loop {
             if let Some(cmd) = self.codec.decode(&mut self.buf).unwrap() {
