@@ -288,6 +288,16 @@ impl Connection {
             written: false,
         };
         let want = u32::try_from(bytes.clamp(1, self.shared.max_queued_bytes)).unwrap_or(u32::MAX);
+        // Room now: no timer to make (it costs a runtime handle and a timer entry).
+        if let Ok(slot) = self.shared.in_flight.clone().try_acquire_owned()
+            && let Ok(room) = self
+                .shared
+                .queued_bytes
+                .clone()
+                .try_acquire_many_owned(want)
+        {
+            return Ok((slot, room));
+        }
         let admit = async {
             let slot = self.shared.in_flight.clone().acquire_owned().await;
             let room = self
