@@ -348,6 +348,10 @@ fn validate_delay_at(
     limits: &DelayLimits,
 ) -> Result<(), DelayError> {
     let props = msg.properties();
+    // One pass for the usual case, a message with no delay property.
+    if props.count_keys(&DELAY_KEYS) == 0 {
+        return Ok(());
+    }
     let mut present = DELAY_KEYS.into_iter().filter(|k| props.contains_key(k));
     let Some(key) = present.next() else {
         return Ok(());
@@ -406,7 +410,7 @@ pub fn validate_message(msg: &Message, max_body: usize) -> Result<(), Validation
     validate_topic(msg.topic())?;
     validate_body(msg.body().len(), max_body)?;
     let props = msg.properties();
-    for (key, value) in props.iter() {
+    if let Some((key, value)) = props.first_unencodable() {
         check_encodable(key, value)?;
     }
     let len = encoded_properties_len(props);

@@ -341,10 +341,7 @@ impl Message {
 
     /// Whether any delay property is set (DELAY > 0 or a TIMER_* delay).
     pub fn is_delayed(&self) -> bool {
-        self.delay_level() > 0
-            || DELAY_KEYS[1..]
-                .iter()
-                .any(|k| self.properties.contains_key(k))
+        self.delay_level() > 0 || self.properties.count_keys(&DELAY_KEYS[1..]) > 0
     }
 
     /// The client message id (`UNIQ_KEY`).

@@ -12,6 +12,9 @@ use crate::value::FieldValue;
 /// a `UNIQ_KEY` 42, a short tag 10 to 20.
 const ENTRY_HINT: usize = 16;
 
+/// Entries the text form keeps the bounds of; a map with more keeps a vector.
+const INDEXED: usize = 6;
+
 /// An insertion-ordered string map with one value per key.
 ///
 /// Inserting an existing key replaces its value in place, so a decoded text with a
@@ -19,13 +22,15 @@ const ENTRY_HINT: usize = 16;
 /// messages carry a handful of properties.
 ///
 /// While every entry can be encoded (a non-empty name, no `0x01` / `0x02` in name or
-/// value) the map is stored as its 5.2+ text form (`name 0x01 value 0x02` per entry):
-/// a message with `WAIT` and a `UNIQ_KEY` holds one 64-byte string instead of a vector
-/// of entries, and [`encode_properties`](super::encode_properties) copies it. The map
-/// itself accepts any strings: once an entry that cannot be encoded is inserted it
-/// keeps its entries as a vector, behaving the same, and
-/// [`encode_properties`](super::encode_properties) refuses it with the entry's error.
-/// [`Message`](crate::message::Message)'s setters check earlier.
+/// value) and there are at most six, the map is stored as its 5.2+ text form
+/// (`name 0x01 value 0x02` per entry) with each entry's bounds: a message with `WAIT`
+/// and a `UNIQ_KEY` holds one 64-byte string instead of a vector of entries, a lookup
+/// compares names without scanning the text, and
+/// [`encode_properties`](super::encode_properties) copies it. The map itself accepts
+/// any strings: past six entries, or once an entry that cannot be encoded is inserted,
+/// it keeps its entries as a vector, behaving the same, and
+/// [`encode_properties`](super::encode_properties) refuses what cannot be encoded with
+/// the entry's error. [`Message`](crate::message::Message)'s setters check earlier.
 #[derive(Clone)]
 pub struct Properties {
     repr: Repr,
@@ -33,10 +38,19 @@ pub struct Properties {
 
 #[derive(Clone)]
 enum Repr {
-    /// The wire text of entries that can all be encoded, names unique.
-    Text(String),
-    /// Any entries (after one that cannot be encoded was inserted).
+    /// Entries that can all be encoded, names unique.
+    Text(Text),
+    /// Any entries.
     Map(OrderedMap<FieldValue>),
+}
+
+/// The wire text of up to [`INDEXED`] entries and where each one's parts end.
+#[derive(Clone)]
+struct Text {
+    text: String,
+    /// Per entry: the offset of its `0x01` and the offset just past its `0x02`.
+    bounds: [(u16, u16); INDEXED],
+    len: u8,
 }
 
 /// Whether an entry can live in the text form.
@@ -44,75 +58,152 @@ fn text_ok(key: &str, value: &str) -> bool {
     !key.is_empty() && !has_separator(key) && !has_separator(value)
 }
 
-/// One entry of a text form: its name, its value and where the entry starts and ends
-/// (after its `0x02`) in the text.
-struct Entry<'a> {
-    key: &'a str,
-    value: &'a str,
-    start: usize,
-    end: usize,
-}
+impl Text {
+    const fn new() -> Self {
+        Self {
+            text: String::new(),
+            bounds: [(0, 0); INDEXED],
+            len: 0,
+        }
+    }
 
-/// The entries of a text form, in order.
-fn entries(text: &str) -> impl Iterator<Item = Entry<'_>> {
-    let mut at = 0;
-    std::iter::from_fn(move || {
-        let rest = &text[at..];
-        let end = rest.find(PROPERTY_SEPARATOR)?;
-        // Every entry of a text form has its `0x01`; an empty value if not (unreachable).
-        let (key, value) = rest[..end]
-            .split_once(NAME_VALUE_SEPARATOR)
-            .unwrap_or((&rest[..end], ""));
-        let entry = Entry {
-            key,
-            value,
-            start: at,
-            end: at + end + 1,
+    fn with_capacity(bytes: usize) -> Self {
+        Self {
+            text: String::with_capacity(bytes),
+            ..Self::new()
+        }
+    }
+
+    fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// Where entry `i` starts.
+    fn start(&self, i: usize) -> usize {
+        if i == 0 {
+            0
+        } else {
+            usize::from(self.bounds[i - 1].1)
+        }
+    }
+
+    /// Entry `i`'s name and value (`i < len`). The separators are ASCII, so every
+    /// bound is a char boundary.
+    fn entry(&self, i: usize) -> (&str, &str) {
+        let (sep, end) = self.bounds[i];
+        let (sep, end) = (usize::from(sep), usize::from(end));
+        let name = self.text.get(self.start(i)..sep).unwrap_or_default();
+        let value = self.text.get(sep + 1..end - 1).unwrap_or_default();
+        (name, value)
+    }
+
+    fn position(&self, key: &str) -> Option<usize> {
+        (0..self.len()).find(|&i| {
+            let (sep, start) = (usize::from(self.bounds[i].0), self.start(i));
+            sep - start == key.len() && self.text.as_bytes()[start..sep] == *key.as_bytes()
+        })
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.position(key).map(|i| self.entry(i).1)
+    }
+
+    /// Inserts or replaces an entry that can be encoded; `Err` when it does not fit
+    /// (no bound left, or the text would outgrow the offsets).
+    fn try_insert(&mut self, key: &str, value: &str) -> Result<Option<String>, ()> {
+        if let Some(i) = self.position(key) {
+            let old = self.entry(i).1;
+            let grown = self.text.len() - old.len() + value.len();
+            if grown > usize::from(u16::MAX) {
+                return Err(());
+            }
+            let previous = old.to_owned();
+            let (sep, end) = self.bounds[i];
+            let (from, to) = (usize::from(sep) + 1, usize::from(end) - 1);
+            self.text.replace_range(from..to, value);
+            self.shift(i, to, from + value.len());
+            return Ok(Some(previous));
+        }
+        let len = self.len();
+        let grown = self.text.len() + key.len() + value.len() + 2;
+        if len == INDEXED || grown > usize::from(u16::MAX) {
+            return Err(());
+        }
+        self.text.reserve(key.len() + value.len() + 2);
+        self.text.push_str(key);
+        let sep = self.text.len();
+        self.text.push(NAME_VALUE_SEPARATOR);
+        self.text.push_str(value);
+        self.text.push(PROPERTY_SEPARATOR);
+        // Both fit: checked against `grown` above.
+        self.bounds[len] = (
+            u16::try_from(sep).unwrap_or(u16::MAX),
+            u16::try_from(self.text.len()).unwrap_or(u16::MAX),
+        );
+        self.len += 1;
+        Ok(None)
+    }
+
+    /// Moves every bound at or past `old` by `new - old`: entry `i`'s end and every
+    /// later entry's bounds (their text moved when entry `i`'s value changed size).
+    fn shift(&mut self, i: usize, old: usize, new: usize) {
+        let moved = |b: u16| {
+            let b = usize::from(b);
+            let b = if b >= old { b + new - old } else { b };
+            // Within the text, which fits in u16 (checked by the caller).
+            u16::try_from(b).unwrap_or(u16::MAX)
         };
-        at = entry.end;
-        Some(entry)
-    })
-}
+        let len = self.len();
+        for bound in &mut self.bounds[i..len] {
+            *bound = (moved(bound.0), moved(bound.1));
+        }
+    }
 
-fn find<'a>(text: &'a str, key: &str) -> Option<Entry<'a>> {
-    entries(text).find(|e| e.key == key)
-}
+    fn remove(&mut self, key: &str) -> Option<String> {
+        let i = self.position(key)?;
+        let previous = self.entry(i).1.to_owned();
+        let (start, end) = (self.start(i), usize::from(self.bounds[i].1));
+        self.text.replace_range(start..end, "");
+        let len = self.len();
+        self.bounds.copy_within(i + 1..len, i);
+        self.len -= 1;
+        // Later entries moved back by the removed entry's length (bounds fit in u16).
+        let gone = u16::try_from(end - start).unwrap_or(0);
+        for bound in &mut self.bounds[i..len - 1] {
+            *bound = (bound.0 - gone, bound.1 - gone);
+        }
+        Some(previous)
+    }
 
-/// [`Properties::insert`] on a text form, for an entry that can be encoded.
-fn insert_text(text: &mut String, key: &str, value: &str) -> Option<String> {
-    let Some(e) = find(text, key) else {
-        text.reserve(key.len() + value.len() + 2);
-        text.push_str(key);
-        text.push(NAME_VALUE_SEPARATOR);
-        text.push_str(value);
-        text.push(PROPERTY_SEPARATOR);
-        return None;
-    };
-    let previous = e.value.to_owned();
-    let range = e.end - 1 - e.value.len()..e.end - 1;
-    text.replace_range(range, value);
-    Some(previous)
+    fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        (0..self.len()).map(|i| self.entry(i))
+    }
+
+    fn clear(&mut self) {
+        self.text.clear();
+        self.len = 0;
+    }
 }
 
 impl Properties {
     /// An empty map.
     pub const fn new() -> Self {
         Self {
-            repr: Repr::Text(String::new()),
+            repr: Repr::Text(Text::new()),
         }
     }
 
     /// An empty map with room for about `n` entries of the usual size.
     pub fn with_capacity(n: usize) -> Self {
         Self {
-            repr: Repr::Text(String::with_capacity(n.saturating_mul(ENTRY_HINT))),
+            repr: Repr::Text(Text::with_capacity(n.saturating_mul(ENTRY_HINT))),
         }
     }
 
     /// Number of entries.
     pub fn len(&self) -> usize {
         match &self.repr {
-            Repr::Text(t) => t.bytes().filter(|&b| b == PROPERTY_SEPARATOR as u8).count(),
+            Repr::Text(t) => t.len(),
             Repr::Map(m) => m.len(),
         }
     }
@@ -120,7 +211,7 @@ impl Properties {
     /// Whether the map is empty.
     pub fn is_empty(&self) -> bool {
         match &self.repr {
-            Repr::Text(t) => t.is_empty(),
+            Repr::Text(t) => t.len() == 0,
             Repr::Map(m) => m.is_empty(),
         }
     }
@@ -128,7 +219,7 @@ impl Properties {
     /// The value for `key`, if present.
     pub fn get(&self, key: &str) -> Option<&str> {
         match &self.repr {
-            Repr::Text(t) => find(t, key).map(|e| e.value),
+            Repr::Text(t) => t.get(key),
             Repr::Map(m) => m.get(key),
         }
     }
@@ -136,6 +227,22 @@ impl Properties {
     /// Whether `key` is present.
     pub fn contains_key(&self, key: &str) -> bool {
         self.get(key).is_some()
+    }
+
+    /// How many of `wanted` are present, in one pass over the entries.
+    pub(crate) fn count_keys(&self, wanted: &[&str]) -> usize {
+        match &self.repr {
+            Repr::Text(t) => t.iter().filter(|(k, _)| wanted.contains(k)).count(),
+            Repr::Map(m) => m.iter().filter(|(k, _)| wanted.contains(k)).count(),
+        }
+    }
+
+    /// The first entry that cannot be encoded, if any (none in the text form).
+    pub(crate) fn first_unencodable(&self) -> Option<(&str, &str)> {
+        match &self.repr {
+            Repr::Text(_) => None,
+            Repr::Map(m) => m.iter().find(|(k, v)| !text_ok(k, v)),
+        }
     }
 
     /// Inserts or replaces `key`, returning the previous value. A replaced entry keeps
@@ -148,8 +255,9 @@ impl Properties {
         let (key, value) = (key.into(), value.into());
         if let Repr::Text(t) = &mut self.repr
             && text_ok(&key, &value)
+            && let Ok(previous) = t.try_insert(&key, &value)
         {
-            return insert_text(t, &key, &value);
+            return previous;
         }
         self.map_mut()
             .insert(key, value)
@@ -159,9 +267,9 @@ impl Properties {
     /// The vector form, switched to if the map is in text form.
     fn map_mut(&mut self) -> &mut OrderedMap<FieldValue> {
         if let Repr::Text(t) = &self.repr {
-            let mut map = OrderedMap::with_capacity(self.len() + 1);
-            for e in entries(t) {
-                map.insert(FieldValue::from(e.key), FieldValue::from(e.value));
+            let mut map = OrderedMap::with_capacity(t.len() + 1);
+            for (k, v) in t.iter() {
+                map.insert(FieldValue::from(k), FieldValue::from(v));
             }
             self.repr = Repr::Map(map);
         }
@@ -174,12 +282,7 @@ impl Properties {
     /// Removes `key`, returning its value. The order of the others is kept.
     pub fn remove(&mut self, key: &str) -> Option<String> {
         match &mut self.repr {
-            Repr::Text(t) => {
-                let e = find(t, key)?;
-                let (value, range) = (e.value.to_owned(), e.start..e.end);
-                t.replace_range(range, "");
-                Some(value)
-            }
+            Repr::Text(t) => t.remove(key),
             Repr::Map(m) => m.remove(key),
         }
     }
@@ -188,7 +291,7 @@ impl Properties {
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
         let len = self.len();
         let (text, map) = match &self.repr {
-            Repr::Text(t) => (Some(entries(t).map(|e| (e.key, e.value))), None),
+            Repr::Text(t) => (Some(t.iter()), None),
             Repr::Map(m) => (None, Some(m.iter())),
         };
         Iter {
@@ -209,13 +312,13 @@ impl Properties {
     /// [`encode_properties`](super::encode_properties) writes).
     pub(super) fn text(&self) -> Option<&str> {
         match &self.repr {
-            Repr::Text(t) => Some(t),
+            Repr::Text(t) => Some(&t.text),
             Repr::Map(_) => None,
         }
     }
 }
 
-/// An iterator with its exact length (the text form's entries are counted once).
+/// An iterator with its exact length.
 struct Iter<I> {
     inner: I,
     left: usize,
@@ -248,7 +351,7 @@ impl Default for Properties {
 impl PartialEq for Properties {
     fn eq(&self, other: &Self) -> bool {
         match (&self.repr, &other.repr) {
-            (Repr::Text(a), Repr::Text(b)) => a == b,
+            (Repr::Text(a), Repr::Text(b)) => a.text == b.text,
             _ => self.iter().eq(other.iter()),
         }
     }
@@ -312,7 +415,7 @@ mod tests {
         let Repr::Text(t) = &p.repr else {
             panic!("text form expected")
         };
-        assert_eq!(t.capacity(), 64, "no reallocation for WAIT + UNIQ_KEY");
+        assert_eq!(t.text.capacity(), 64, "no reallocation for WAIT + UNIQ_KEY");
         assert_eq!(p.len(), 2);
         assert_eq!(p.iter().len(), 2);
     }
@@ -357,6 +460,28 @@ mod tests {
     }
 
     #[test]
+    fn a_seventh_entry_switches_to_the_vector_form() {
+        let mut p = Properties::new();
+        for (i, k) in ["A", "B", "C", "D", "E", "F"].into_iter().enumerate() {
+            p.insert(k, "v".repeat(i));
+        }
+        assert!(p.text().is_some(), "six entries: text form");
+        assert_eq!(p.insert("C", "longer value"), Some("vv".into()));
+        assert_eq!(p.remove("A"), Some(String::new()));
+        assert_eq!(p.get("F"), Some("vvvvv"));
+        assert_eq!(p.get("C"), Some("longer value"));
+        p.insert("A", "back");
+        p.insert("G", "seventh");
+        assert!(p.text().is_none(), "seven entries: vector form");
+        assert_eq!(
+            p.iter().map(|(k, _)| k).collect::<String>(),
+            "BCDEFAG",
+            "order kept across the switch"
+        );
+        assert_eq!(p.get("G"), Some("seventh"));
+    }
+
+    #[test]
     fn equal_maps_hash_alike_in_either_form() {
         use std::collections::hash_map::DefaultHasher;
         let hash = |p: &Properties| {
@@ -382,7 +507,8 @@ mod tests {
     fn op() -> impl Strategy<Value = Op> {
         // Names from a small set so that replacements and removals hit; separators
         // and empty strings now and then.
-        let name = "[ab\u{1}]{0,2}";
+        // Up to 12 valid names: past the six the text form indexes.
+        let name = "[abc\u{1}]{0,2}";
         let value = "[xé\u{1}\u{2}]{0,3}";
         prop_oneof![
             6 => (name, value).prop_map(|(k, v)| Op::Insert(k, v)),
@@ -411,7 +537,7 @@ mod tests {
                 prop_assert_eq!(text.len(), map.len());
                 prop_assert_eq!(text.iter().len(), map.iter().len());
                 prop_assert_eq!(text.iter().collect::<Vec<_>>(), map.iter().collect::<Vec<_>>());
-                for k in ["", "a", "b", "ab", "ba"] {
+                for k in ["", "a", "b", "c", "ab", "ba", "cc", "a\u{1}"] {
                     prop_assert_eq!(text.get(k), map.get(k));
                 }
                 let mut a = String::new();
