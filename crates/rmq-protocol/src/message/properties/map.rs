@@ -22,12 +22,14 @@ const INDEXED: usize = 6;
 /// messages carry a handful of properties.
 ///
 /// While every entry can be encoded (a non-empty name, no `0x01` / `0x02` in name or
-/// value) and there are at most six, the map is stored as its 5.2+ text form
+/// value), there are at most six and the text is at most 255 bytes (a message's usual
+/// properties take 50 to 120), the map is stored as its 5.2+ text form
 /// (`name 0x01 value 0x02` per entry) with each entry's bounds: a message with `WAIT`
 /// and a `UNIQ_KEY` holds one 64-byte string instead of a vector of entries, a lookup
 /// compares names without scanning the text, and
 /// [`encode_properties`](super::encode_properties) copies it. The map itself accepts
-/// any strings: past six entries, or once an entry that cannot be encoded is inserted,
+/// any strings: past six entries or 255 bytes, or once an entry that cannot be encoded
+/// is inserted,
 /// it keeps its entries as a vector, behaving the same, and
 /// [`encode_properties`](super::encode_properties) refuses what cannot be encoded with
 /// the entry's error. [`Message`](crate::message::Message)'s setters check earlier.
@@ -49,7 +51,7 @@ enum Repr {
 struct Text {
     text: String,
     /// Per entry: the offset of its `0x01` and the offset just past its `0x02`.
-    bounds: [(u16, u16); INDEXED],
+    bounds: [(u8, u8); INDEXED],
     len: u8,
 }
 
@@ -114,7 +116,7 @@ impl Text {
         if let Some(i) = self.position(key) {
             let old = self.entry(i).1;
             let grown = self.text.len() - old.len() + value.len();
-            if grown > usize::from(u16::MAX) {
+            if grown > usize::from(u8::MAX) {
                 return Err(());
             }
             let previous = old.to_owned();
@@ -126,7 +128,7 @@ impl Text {
         }
         let len = self.len();
         let grown = self.text.len() + key.len() + value.len() + 2;
-        if len == INDEXED || grown > usize::from(u16::MAX) {
+        if len == INDEXED || grown > usize::from(u8::MAX) {
             return Err(());
         }
         self.text.reserve(key.len() + value.len() + 2);
@@ -137,8 +139,8 @@ impl Text {
         self.text.push(PROPERTY_SEPARATOR);
         // Both fit: checked against `grown` above.
         self.bounds[len] = (
-            u16::try_from(sep).unwrap_or(u16::MAX),
-            u16::try_from(self.text.len()).unwrap_or(u16::MAX),
+            u8::try_from(sep).unwrap_or(u8::MAX),
+            u8::try_from(self.text.len()).unwrap_or(u8::MAX),
         );
         self.len += 1;
         Ok(None)
@@ -147,11 +149,11 @@ impl Text {
     /// Moves every bound at or past `old` by `new - old`: entry `i`'s end and every
     /// later entry's bounds (their text moved when entry `i`'s value changed size).
     fn shift(&mut self, i: usize, old: usize, new: usize) {
-        let moved = |b: u16| {
+        let moved = |b: u8| {
             let b = usize::from(b);
             let b = if b >= old { b + new - old } else { b };
-            // Within the text, which fits in u16 (checked by the caller).
-            u16::try_from(b).unwrap_or(u16::MAX)
+            // Within the text, which fits in u8 (checked by the caller).
+            u8::try_from(b).unwrap_or(u8::MAX)
         };
         let len = self.len();
         for bound in &mut self.bounds[i..len] {
@@ -167,8 +169,8 @@ impl Text {
         let len = self.len();
         self.bounds.copy_within(i + 1..len, i);
         self.len -= 1;
-        // Later entries moved back by the removed entry's length (bounds fit in u16).
-        let gone = u16::try_from(end - start).unwrap_or(0);
+        // Later entries moved back by the removed entry's length (bounds fit in u8).
+        let gone = u8::try_from(end - start).unwrap_or(0);
         for bound in &mut self.bounds[i..len - 1] {
             *bound = (bound.0 - gone, bound.1 - gone);
         }
@@ -479,6 +481,14 @@ mod tests {
             "order kept across the switch"
         );
         assert_eq!(p.get("G"), Some("seventh"));
+        // Past 255 bytes of text, too.
+        let mut long: Properties = [("A", "a"), ("B", "b")].into_iter().collect();
+        assert_eq!(long.insert("A", "x".repeat(248)), Some("a".into()));
+        assert!(long.text().is_some(), "255 bytes: text form");
+        long.insert("C", "c");
+        assert!(long.text().is_none(), "259 bytes: vector form");
+        assert_eq!(long.get("A").map(str::len), Some(248));
+        assert_eq!(long.iter().map(|(k, _)| k).collect::<String>(), "ABC");
     }
 
     #[test]
