@@ -40,7 +40,8 @@ options:
   --target T          null, real or both (default both)
   --namesrv ADDR      the real cluster to use (default: start a private one with
                       `cargo xtask cluster up --base-port P`, stopped at the end)
-  --base-port P       base port of that private cluster (default 34000)
+  --base-port P       base port of that private cluster (default 24000, below the
+                      ephemeral range, where a client socket may hold a port)
   --header H          binary or json request headers, on both clients (default binary)
   --no-build          use the binaries already built
   --no-write          print the report, do not touch docs/";
@@ -118,7 +119,9 @@ fn parse_args(args: Vec<String>) -> Result<Options> {
         null: true,
         real: true,
         namesrv: None,
-        base_port: 34_000,
+        // Below Linux's ephemeral range (32768..): at 34000 the cluster's ports
+        // collided with client sockets of the null-broker runs just before.
+        base_port: 24_000,
         header: "binary".to_owned(),
         build: true,
         write: true,
