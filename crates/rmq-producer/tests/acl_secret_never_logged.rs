@@ -6,13 +6,11 @@
 
 mod common;
 
-use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
-use common::{TOPIC, builder, cluster};
+use common::{Fields, TOPIC, builder, cluster};
 use rmq_producer::Message;
 use rmq_protocol::{RequestCode, ResponseCode};
-use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
 
@@ -21,14 +19,6 @@ const TOKEN: &str = "producer-TOKEN-value-8";
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<String>>>);
-
-struct Fields<'a>(&'a mut String);
-
-impl Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        let _ = write!(self.0, " {}={:?}", field.name(), value);
-    }
-}
 
 impl Subscriber for Capture {
     fn enabled(&self, _: &Metadata<'_>) -> bool {

@@ -10,15 +10,13 @@ mod common;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::{TOPIC, broker, builder, cluster_of};
+use common::{Fields, TOPIC, broker, builder, cluster_of};
 use rmq_producer::Message;
 use rmq_protocol::{RequestCode, ResponseCode};
 use tokio::sync::mpsc;
-use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
 
@@ -40,14 +38,6 @@ struct Capture {
 
 thread_local! {
     static ENTERED: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
-}
-
-struct Fields<'a>(&'a mut String);
-
-impl Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        let _ = write!(self.0, " {}={:?}", field.name(), value);
-    }
 }
 
 impl Subscriber for Capture {

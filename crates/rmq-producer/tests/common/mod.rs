@@ -330,3 +330,14 @@ impl SendHook for AttemptLog {
 
 pub const SECOND: Duration = Duration::from_secs(1);
 pub const MS: Duration = Duration::from_millis(1);
+
+/// A tracing field visitor that appends ` name=value` for every field to a line
+/// (the capturing subscribers of the logging tests).
+pub struct Fields<'a>(pub &'a mut String);
+
+impl tracing::field::Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write as _;
+        let _ = write!(self.0, " {}={:?}", field.name(), value);
+    }
+}
