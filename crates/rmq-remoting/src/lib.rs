@@ -45,3 +45,9 @@ pub use invoke::{BoxFuture, Invoke};
 pub use pool::{Pool, PoolConfig};
 pub use random::RandomSource;
 pub use stats::{ConnectionStats, PoolStats};
+
+/// Locks `m`, recovering the data if a holder panicked (no code path in this crate
+/// panics while holding one of its locks, and none is held across an `.await`).
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

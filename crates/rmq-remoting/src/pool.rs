@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rmq_protocol::{RemotingCommand, ResponseCode};
@@ -62,10 +62,6 @@ struct Entry {
     cell: Mutex<Arc<OnceCell<Connection>>>,
     backoff: Mutex<Backoff>,
     connected_before: AtomicBool,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[derive(Debug)]
@@ -129,7 +125,7 @@ impl Pool {
     }
 
     fn entry(&self, addr: &str) -> Arc<Entry> {
-        let mut entries = lock(&self.inner.entries);
+        let mut entries = crate::lock(&self.inner.entries);
         // Look up before inserting: the key is only allocated for a new address.
         if let Some(entry) = entries.get(addr) {
             return entry.clone();
@@ -152,13 +148,13 @@ impl Pool {
         }
         let entry = self.entry(addr);
         loop {
-            let cell = lock(&entry.cell).clone();
+            let cell = crate::lock(&entry.cell).clone();
             if let Some(conn) = cell.get() {
                 if !conn.is_unusable() {
                     return Ok(conn.clone());
                 }
                 // Replace the dead connection's slot (unless someone already did).
-                let mut slot = lock(&entry.cell);
+                let mut slot = crate::lock(&entry.cell);
                 if Arc::ptr_eq(&slot, &cell) {
                     *slot = Arc::new(OnceCell::new());
                 }
@@ -186,7 +182,7 @@ impl Pool {
     ) -> Result<Connection, RemotingError> {
         let now = Instant::now();
         {
-            let backoff = lock(&entry.backoff);
+            let backoff = crate::lock(&entry.backoff);
             if let Some(until) = backoff.until
                 && now < until
             {
@@ -205,7 +201,7 @@ impl Pool {
         let result = tokio::time::timeout_at(limit, self.inner.connector.connect(addr)).await;
         let error = match result {
             Ok(Ok(stream)) => {
-                *lock(&entry.backoff) = Backoff::default();
+                *crate::lock(&entry.backoff) = Backoff::default();
                 Counters::add(&self.inner.counters.connects, 1);
                 if entry.connected_before.swap(true, Ordering::AcqRel) {
                     Counters::add(&self.inner.counters.reconnects, 1);
@@ -237,7 +233,7 @@ impl Pool {
             },
         };
         Counters::add(&self.inner.counters.connect_failures, 1);
-        let mut backoff = lock(&entry.backoff);
+        let mut backoff = crate::lock(&entry.backoff);
         backoff.failures = backoff.failures.saturating_add(1);
         backoff.until = Some(Instant::now() + self.backoff_delay(backoff.failures));
         backoff.last_error = error.to_string();
@@ -329,8 +325,8 @@ impl Pool {
         on_reply: R,
     ) -> Result<(), Box<crate::NotTaken<R>>> {
         let live = if self.inner.hooks.is_empty() && !self.inner.closed.load(Ordering::Acquire) {
-            let entry = lock(&self.inner.entries).get(addr).cloned();
-            entry.and_then(|e| lock(&e.cell).get().cloned())
+            let entry = crate::lock(&self.inner.entries).get(addr).cloned();
+            entry.and_then(|e| crate::lock(&e.cell).get().cloned())
         } else {
             None
         };
@@ -355,9 +351,9 @@ impl Pool {
     /// Closes the connection to `addr` (its waiters fail at once); the next call
     /// reconnects.
     pub fn close(&self, addr: &str) {
-        let entry = lock(&self.inner.entries).remove(addr);
+        let entry = crate::lock(&self.inner.entries).remove(addr);
         if let Some(entry) = entry
-            && let Some(conn) = lock(&entry.cell).get()
+            && let Some(conn) = crate::lock(&entry.cell).get()
         {
             conn.close();
         }
@@ -367,9 +363,12 @@ impl Pool {
     /// [`RemotingError::Shutdown`].
     pub fn close_all(&self) {
         self.inner.closed.store(true, Ordering::Release);
-        let entries: Vec<_> = lock(&self.inner.entries).drain().map(|(_, e)| e).collect();
+        let entries: Vec<_> = crate::lock(&self.inner.entries)
+            .drain()
+            .map(|(_, e)| e)
+            .collect();
         for entry in entries {
-            if let Some(conn) = lock(&entry.cell).get() {
+            if let Some(conn) = crate::lock(&entry.cell).get() {
                 conn.close();
             }
         }
@@ -384,10 +383,10 @@ impl Pool {
     }
 
     fn live_connections(&self) -> Vec<Connection> {
-        let entries: Vec<_> = lock(&self.inner.entries).values().cloned().collect();
+        let entries: Vec<_> = crate::lock(&self.inner.entries).values().cloned().collect();
         entries
             .iter()
-            .filter_map(|e| lock(&e.cell).get().cloned())
+            .filter_map(|e| crate::lock(&e.cell).get().cloned())
             .filter(|c| !c.is_closed())
             .collect()
     }

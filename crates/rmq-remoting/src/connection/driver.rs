@@ -30,8 +30,8 @@ use tokio::time::Instant;
 use tracing::{debug, trace};
 
 use super::envelope::{DoneTx, Envelope, Kind, ReplyTx};
-use super::read_side::{self, ReadSide};
-use super::write_side::{self, Output, WriteSide};
+use super::read_side::ReadSide;
+use super::write_side::{Output, WriteSide};
 use super::{ConnectionConfig, Handlers, State};
 use crate::error::RemotingError;
 use crate::stats::Counters;
@@ -157,7 +157,7 @@ impl Driver {
         if !(self.pending.is_empty() && self.oneways.is_empty()) {
             return false;
         }
-        let ws = write_side::lock(&self.ws);
+        let ws = crate::lock(&self.ws);
         !ws.has_output() && ws.registrations.is_empty()
     }
 
@@ -165,7 +165,7 @@ impl Driver {
     /// reason to close if a fast-path write failed.
     fn take_registrations(&mut self) -> Option<String> {
         let ws = self.ws.clone();
-        let mut ws = write_side::lock(&ws);
+        let mut ws = crate::lock(&ws);
         self.written = ws.written;
         if !ws.registrations.is_empty() {
             self.last_activity = Instant::now();
@@ -271,7 +271,7 @@ impl Driver {
                 timer.as_mut().reset(wake);
             }
             let (has_output, can_take) = {
-                let ws = write_side::lock(&ws);
+                let ws = crate::lock(&ws);
                 (
                     ws.has_output(),
                     self.inbox_open && ws.buf.len() < self.config.write_buffer_soft_limit,
@@ -280,7 +280,7 @@ impl Driver {
             tokio::select! {
                 biased;
                 _ = &mut close => return "closed by owner".to_owned(),
-                read = std::future::poll_fn(|cx| read_side::lock(&rs).poll_driver_read(cx)) => match read {
+                read = std::future::poll_fn(|cx| crate::lock(&rs).poll_driver_read(cx)) => match read {
                     Ok(0) => return "peer closed the connection".to_owned(),
                     Ok(n) => {
                         Counters::add(&self.counters.bytes_in, n as u64);
@@ -295,7 +295,7 @@ impl Driver {
                     }
                     Err(e) => return format!("read failed: {e}"),
                 },
-                out = std::future::poll_fn(|cx| write_side::lock(&ws).poll_output(cx)), if has_output => match out {
+                out = std::future::poll_fn(|cx| crate::lock(&ws).poll_output(cx)), if has_output => match out {
                     Ok(Output::Wrote { n, written }) => self.on_written(n, written),
                     Ok(Output::Flushed) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::WriteZero => {
@@ -321,7 +321,7 @@ impl Driver {
                     if let Err(e) = self.read_frames() {
                         return format!("protocol error: {e}");
                     }
-                    if let Some(reason) = read_side::lock(&rs).ended.take() {
+                    if let Some(reason) = crate::lock(&rs).ended.take() {
                         return reason;
                     }
                     if let Some(reason) = self.check_time() {
@@ -344,7 +344,7 @@ impl Driver {
     /// Publishes the table size, counting registrations not taken yet (under the
     /// write side's lock, where the fast path counts its own).
     fn update_pending_len(&self) {
-        let ws = write_side::lock(&self.ws);
+        let ws = crate::lock(&self.ws);
         self.state.pending_len.store(
             self.pending.len() + ws.registrations.len(),
             Ordering::Relaxed,
@@ -352,13 +352,13 @@ impl Driver {
     }
 
     fn take_opaque(&mut self) -> i32 {
-        write_side::lock(&self.ws).take_opaque()
+        crate::lock(&self.ws).take_opaque()
     }
 
     /// Encodes `cmd` at the end of the write buffer; returns the stream offset at
     /// which it ends.
     fn encode(&mut self, cmd: &RemotingCommand) -> Result<u64, RemotingError> {
-        let mut ws = write_side::lock(&self.ws);
+        let mut ws = crate::lock(&self.ws);
         let before = ws.buf.len();
         self.codec
             .encode(cmd, &mut ws.buf)
@@ -541,7 +541,7 @@ impl Driver {
     /// frame in its buffer (decoded under its lock, dispatched after).
     fn read_frames(&mut self) -> Result<(), rmq_protocol::frame::DecodeError> {
         let mut frames = std::mem::take(&mut self.frames);
-        let decoded = read_side::lock(&self.rs).take_frames(&mut frames);
+        let decoded = crate::lock(&self.rs).take_frames(&mut frames);
         for cmd in frames.drain(..) {
             self.consecutive_timeouts = 0;
             self.suspect_since = None;
@@ -630,7 +630,7 @@ impl Driver {
     async fn shutdown(mut self, reason: String) {
         debug!(%reason, "connection closing");
         // No fast-path registration after this point; take the ones made before.
-        write_side::lock(&self.ws).closed = true;
+        crate::lock(&self.ws).closed = true;
         let _ = self.take_registrations();
         self.state.closed.store(true, Ordering::Release);
         self.state.draining.store(true, Ordering::Release);
@@ -662,7 +662,7 @@ impl Driver {
         self.rx.close();
         while self.rx.try_recv().is_ok() {}
         let ws = self.ws.clone();
-        let shutdown = std::future::poll_fn(|cx| write_side::lock(&ws).poll_shutdown(cx));
+        let shutdown = std::future::poll_fn(|cx| crate::lock(&ws).poll_shutdown(cx));
         let _ = tokio::time::timeout(Duration::from_millis(100), shutdown).await;
     }
 }

@@ -405,7 +405,7 @@ impl Connection {
         deadline: Instant,
         started: Instant,
     ) -> Fast {
-        let mut ws = write_side::lock(&self.shared.ws);
+        let mut ws = crate::lock(&self.shared.ws);
         if ws.closed || ws.has_output() || ws.failed.is_some() || !ws.registrations.is_empty() {
             return Fast::Declined(room);
         }
@@ -492,7 +492,7 @@ impl Connection {
         let cached = if self.shared.tx.is_closed() {
             None
         } else {
-            lock_timer(&self.shared.fast_timer).take()
+            crate::lock(&self.shared.fast_timer).take()
         };
         let mut timer = match cached {
             Some(mut timer) => {
@@ -508,7 +508,7 @@ impl Connection {
             timer.as_mut().poll(cx).map(|()| None)
         })
         .await;
-        *lock_timer(&self.shared.fast_timer) = Some(timer);
+        *crate::lock(&self.shared.fast_timer) = Some(timer);
         let result = match answered {
             Some(answer) => Ok(answer),
             None => {
@@ -553,7 +553,7 @@ impl Connection {
                 .iter()
                 .position(|r| r.opaque == opaque && r.room.is_none())
         };
-        if ours(&write_side::lock(&shared.ws)).is_none() {
+        if ours(&crate::lock(&shared.ws)).is_none() {
             return Some(Err(()));
         }
         let mut bytes_in = 0;
@@ -579,7 +579,7 @@ impl Connection {
         };
         kick |= rs.hand_back(&mut bytes_in);
         let registration = {
-            let mut ws = write_side::lock(&shared.ws);
+            let mut ws = crate::lock(&shared.ws);
             ours(&ws).map(|i| {
                 shared.state.pending_len.fetch_sub(1, Ordering::Relaxed);
                 ws.registrations.remove(i)
@@ -692,10 +692,6 @@ impl Connection {
         let _ = self.shared.tx.send(envelope);
         self.await_answer(rx, deadline, started).await
     }
-}
-
-fn lock_timer<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// What the idle fast path did with a request.

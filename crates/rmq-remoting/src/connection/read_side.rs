@@ -24,7 +24,6 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use bytes::BytesMut;
@@ -179,8 +178,4 @@ impl ReadSide {
         };
         more || !self.buf.is_empty() || !self.inbox.is_empty() || self.ended.is_some()
     }
-}
-
-pub(super) fn lock(m: &Mutex<ReadSide>) -> MutexGuard<'_, ReadSide> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

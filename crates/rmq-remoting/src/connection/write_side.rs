@@ -16,7 +16,6 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use bytes::{Buf, BytesMut};
@@ -168,8 +167,4 @@ impl WriteSide {
     pub(super) fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.writer).poll_shutdown(cx)
     }
-}
-
-pub(super) fn lock(m: &Mutex<WriteSide>) -> MutexGuard<'_, WriteSide> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
