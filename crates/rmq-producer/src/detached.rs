@@ -30,10 +30,10 @@ use rmq_remoting::{OnReply, RemotingError};
 use rmq_route::TopicPublishInfo;
 use tokio::time::Instant;
 use tracing::span::EnteredSpan;
-use tracing::{Instrument, debug_span, error};
+use tracing::{Instrument, error};
 
 use crate::error::SendError;
-use crate::kernel::{AttemptResult, Attempts, Mode, Prepared, Step};
+use crate::kernel::{AttemptResult, Attempts, Mode, Prepared, Step, attempt_span, send_span};
 use crate::lifecycle::CallbackGuard;
 use crate::options::Target;
 use crate::producer::{InFlight, Inner};
@@ -304,21 +304,8 @@ where
         queue: &MessageQueue,
         opaque: impl tracing::Value,
     ) -> (EnteredSpan, EnteredSpan) {
-        let send = debug_span!(
-            "rmq.send",
-            topic = %self.message.topic(),
-            uniq_key = %self.prepared.msg_id
-        )
-        .entered();
-        let attempt = debug_span!(
-            "rmq.attempt",
-            topic = %self.prepared.topic,
-            broker = %queue.broker_name,
-            queue = queue.queue_id,
-            attempt = 1u32,
-            opaque
-        )
-        .entered();
+        let send = send_span(self.message.topic(), &self.prepared.msg_id).entered();
+        let attempt = attempt_span(&self.prepared.topic, queue, 1, opaque).entered();
         // Exited inner first (a tuple drops its first element first).
         (attempt, send)
     }
@@ -361,11 +348,7 @@ where
                 ..
             } = self;
             let target = Target::Auto;
-            let span = debug_span!(
-                "rmq.send",
-                topic = %message.topic(),
-                uniq_key = %prepared.msg_id
-            );
+            let span = send_span(message.topic(), &prepared.msg_id);
             let result = inner
                 .deliver(
                     &prepared,

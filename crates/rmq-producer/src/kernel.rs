@@ -158,6 +158,29 @@ fn outcome_of(e: &RemotingError) -> Outcome {
     }
 }
 
+/// The span of one send (`rmq.send`), on every send path.
+pub(crate) fn send_span(topic: &str, uniq_key: &str) -> tracing::Span {
+    debug_span!("rmq.send", topic = %topic, uniq_key = %uniq_key)
+}
+
+/// The span of one attempt (`rmq.attempt`); `opaque` is `Empty` until the answer
+/// names it.
+pub(crate) fn attempt_span(
+    topic: &str,
+    queue: &MessageQueue,
+    attempt: u32,
+    opaque: impl tracing::Value,
+) -> tracing::Span {
+    debug_span!(
+        "rmq.attempt",
+        topic = %topic,
+        broker = %queue.broker_name,
+        queue = queue.queue_id,
+        attempt,
+        opaque
+    )
+}
+
 impl Inner {
     /// The route of a wire topic, as a typed send error on failure.
     pub(crate) async fn route(
@@ -392,14 +415,7 @@ impl Inner {
                 if let Some(ctx) = &ctx {
                     hook::run_before(&self.hooks, ctx);
                 }
-                let span = debug_span!(
-                    "rmq.attempt",
-                    topic = %p.topic,
-                    broker = %queue.broker_name,
-                    queue = queue.queue_id,
-                    attempt,
-                    opaque = tracing::field::Empty
-                );
+                let span = attempt_span(&p.topic, &queue, attempt, tracing::field::Empty);
                 let started = Instant::now();
                 if attempt > 1 {
                     self.stats.record_retry();

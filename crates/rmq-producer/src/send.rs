@@ -7,7 +7,7 @@ use rmq_protocol::message::send_result::SendResult;
 use rmq_protocol::message::{Message, keys};
 use rmq_protocol::validate;
 use tokio::time::Instant;
-use tracing::{Instrument, debug_span};
+use tracing::Instrument;
 
 use crate::error::{Delivery, SendError, SendErrorKind};
 use crate::kernel::{Attempts, Mode, Prepared};
@@ -167,9 +167,7 @@ impl Inner {
                     deadline,
                     Attempts::default(),
                 )
-                .instrument(
-                    debug_span!("rmq.send", topic = %message.topic(), uniq_key = %prepared.msg_id),
-                )
+                .instrument(crate::kernel::send_span(message.topic(), &prepared.msg_id))
                 .await
             }
             .await;
