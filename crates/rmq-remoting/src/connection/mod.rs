@@ -544,74 +544,67 @@ impl Connection {
         rx: &mut reply::Receiver<Result<RemotingCommand, RemotingError>>,
     ) -> Option<Result<RemotingCommand, ()>> {
         let shared = &*self.shared;
-        // The driver is reading: what it reads reaches us through the slot.
-        let Ok(mut rs) = shared.rs.try_lock() else {
-            return None;
-        };
         let ours = |ws: &WriteSide| {
             ws.registrations
                 .iter()
                 .position(|r| r.opaque == opaque && r.room.is_none())
         };
-        if ours(&crate::lock(&shared.ws)).is_none() {
-            return Some(Err(()));
-        }
         let mut bytes_in = 0;
-        let found = rs.read_for(cx, opaque, &mut bytes_in);
-        let answer = match found {
-            Found::Answer(response) => Some(response),
-            Found::Waiting => None,
-            Found::Stop => {
-                drop(rs);
-                self.count_read(bytes_in);
-                shared.state.kick.notify_one();
+        let (answer, kick) = {
+            // The driver is reading: what it reads reaches us through the slot.
+            let Ok(mut rs) = shared.rs.try_lock() else {
+                return None;
+            };
+            if ours(&crate::lock(&shared.ws)).is_none() {
                 return Some(Err(()));
             }
+            let mut driver_needed = false;
+            let answer = match rs.read_for(cx, opaque, &mut bytes_in) {
+                Found::Waiting => None,
+                Found::Stop => Some(Err(())),
+                Found::Answer(response) => {
+                    driver_needed = rs.hand_back(&mut bytes_in);
+                    let registration = {
+                        let mut ws = crate::lock(&shared.ws);
+                        ours(&ws).map(|i| {
+                            shared.state.pending_len.fetch_sub(1, Ordering::Relaxed);
+                            ws.registrations.remove(i)
+                        })
+                    };
+                    match registration {
+                        // Its reply slot is not needed: closed first, so that dropping
+                        // the registration's sender does not wake this task once more.
+                        Some(registration) => {
+                            rx.close();
+                            drop(registration);
+                            Some(Ok(response))
+                        }
+                        // The driver took the request meanwhile: the answer is its to give.
+                        None => {
+                            rs.inbox.push(response);
+                            Some(Err(()))
+                        }
+                    }
+                }
+            };
+            let kick = driver_needed || !rs.inbox.is_empty() || rs.ended.is_some();
+            (answer, kick)
         };
-        let mut kick = !rs.inbox.is_empty();
-        let Some(response) = answer else {
-            drop(rs);
-            self.count_read(bytes_in);
-            if kick {
-                shared.state.kick.notify_one();
-            }
-            return None;
-        };
-        kick |= rs.hand_back(&mut bytes_in);
-        let registration = {
-            let mut ws = crate::lock(&shared.ws);
-            ours(&ws).map(|i| {
-                shared.state.pending_len.fetch_sub(1, Ordering::Relaxed);
-                ws.registrations.remove(i)
-            })
-        };
-        // Its reply slot is not needed: closed first, so that dropping the
-        // registration's sender does not wake this task once more for nothing.
-        if let Some(registration) = registration {
-            rx.close();
-            drop(registration);
-        } else {
-            // The driver took the request meanwhile: the answer is its to give.
-            rs.inbox.push(response);
-            drop(rs);
-            self.count_read(bytes_in);
-            shared.state.kick.notify_one();
-            return Some(Err(()));
-        }
-        drop(rs);
         self.count_read(bytes_in);
-        let counters = &shared.counters;
-        Counters::add(&counters.requests, 1);
-        Counters::add(&counters.frames_written, 1);
-        Counters::add(&counters.responses, 1);
-        if response.response_code() == ResponseCode::GO_AWAY {
-            Counters::add(&counters.go_aways, 1);
-            self.mark_draining();
-        }
         if kick {
             shared.state.kick.notify_one();
         }
-        Some(Ok(response))
+        if let Some(Ok(response)) = &answer {
+            let counters = &shared.counters;
+            Counters::add(&counters.requests, 1);
+            Counters::add(&counters.frames_written, 1);
+            Counters::add(&counters.responses, 1);
+            if response.response_code() == ResponseCode::GO_AWAY {
+                Counters::add(&counters.go_aways, 1);
+                self.mark_draining();
+            }
+        }
+        answer
     }
 
     fn count_read(&self, bytes_in: u64) {
