@@ -9,8 +9,9 @@
 //! takes it directly, removes its registration from the write side (the driver
 //! never saw the request) and hands the read interest back by polling the socket
 //! once more with the driver's waker. Anything else it reads (another request's
-//! answer, a server request) goes to `inbox`, and an end of the stream or an
-//! undecodable frame to `ended`; both are the driver's, which the caller kicks.
+//! answer, a server request) goes to `inbox`, and then the caller stops reading
+//! (what one read brought in is all it holds); an end of the stream or an
+//! undecodable frame goes to `ended`. Both are the driver's, which the caller kicks.
 //!
 //! Exactly one of them is woken by read readiness (the socket keeps one read
 //! waker: the last poller's), and every path leaves it with the driver: a caller
@@ -69,8 +70,8 @@ pub(super) enum Found {
     Answer(RemotingCommand),
     /// Nothing yet: its waker is registered for read readiness.
     Waiting,
-    /// It must stop reading (the stream ended, or a frame did not decode): the
-    /// driver takes over.
+    /// It must stop reading (the stream ended, a frame did not decode, or it read
+    /// frames for others): the driver takes over.
     Stop,
 }
 
@@ -143,6 +144,12 @@ impl ReadSide {
                         return Found::Stop;
                     }
                 }
+            }
+            // Frames for others: the driver takes over reading, so a caller never
+            // holds more of a flood than one read brought in (the inbox is bounded by
+            // the read buffer, not by what the peer sends).
+            if !self.inbox.is_empty() {
+                return Found::Stop;
             }
             match self.poll_fill(cx) {
                 Poll::Ready(Ok(0)) => {
