@@ -8,9 +8,9 @@
 #          connection exists) and refilled from the callbacks.
 #   held:  600 000 messages; after 0.6 s the null broker is SIGSTOPped for 3 s, so the window stays in flight
 #          (written, unanswered) while the client keeps running.
-# Set MALLOC_ARENA_MAX to see the allocator's share (glibc keeps one arena per thread that allocated).
+# RMQ=path/to/rmq compares another build. Set MALLOC_ARENA_MAX to see the allocator's share (glibc keeps one arena per thread that allocated).
 cd "$(dirname "$0")/.." || exit 1
-NB=target/release/rmq-null-broker; RMQ=target/release/rmq
+NB=target/release/rmq-null-broker; RMQ=${RMQ:-target/release/rmq}
 run() { # name count stop-after
   $NB --listen 127.0.0.1:29876 > /tmp/nb.log 2>&1 & nbpid=$!
   sleep 0.5

@@ -253,3 +253,53 @@ async fn the_peer_closing_while_a_caller_reads_fails_the_call_indeterminate() {
     );
     assert!(conn.is_closed());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_reading_caller_stops_reading_once_it_found_frames_for_others() {
+    let (conn, mut peer, counters) = counted(ConnectionConfig::default());
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let mut call = Box::pin(conn.invoke(request("mine"), in_secs(5)));
+    assert!(poll_once(&mut call).is_pending());
+    let req = peer.read().await.unwrap();
+    // A broker request: the caller reads it, for the driver, and stops reading.
+    peer.send(&server_request(1)).await;
+    assert!(poll_once(&mut call).is_pending());
+    let read_by_caller = counters.bytes_in.load(Relaxed);
+    assert!(read_by_caller > 0, "the caller read the broker request");
+    // Then a flood, and the answer behind it. The driver has had no turn yet: a
+    // caller still reading would take all of it into memory, for the driver,
+    // and its own answer with it.
+    for opaque in 2..=40 {
+        peer.send(&server_request(opaque)).await;
+    }
+    peer.reply(&req, ResponseCode::SUCCESS, "behind the flood")
+        .await;
+    assert!(
+        poll_once(&mut call).is_pending(),
+        "the caller no longer reads: its answer waits for the driver"
+    );
+    assert_eq!(
+        counters.bytes_in.load(Relaxed),
+        read_by_caller,
+        "nothing more was read"
+    );
+    {
+        let rs = crate::lock(&conn.shared.rs);
+        assert_eq!(rs.inbox.len(), 1, "what it holds for the driver: one read");
+    }
+    // The driver reads the rest: the answer reaches the caller, every broker
+    // request is refused.
+    let answer = tokio::time::timeout(Duration::from_secs(2), call)
+        .await
+        .expect("answered through the driver")
+        .unwrap();
+    assert_eq!(answer.remark.as_deref(), Some("behind the flood"));
+    for opaque in 1..=40 {
+        let refused = tokio::time::timeout(Duration::from_secs(2), peer.read())
+            .await
+            .expect("the driver refused each broker request")
+            .unwrap();
+        assert_eq!(refused.opaque, opaque);
+    }
+    assert_eq!(counters.server_requests.load(Relaxed), 40);
+}
