@@ -445,7 +445,10 @@ async fn execute(producer: Arc<DefaultMQProducer>, args: &Args, timeout_ms: u64)
         timeout_ms,
     };
     match args.mode {
-        Mode::Async => job.run_async(args.concurrency).await,
+        // On a runtime task, as `rmq bench` does (not on `block_on`'s thread).
+        Mode::Async => tokio::spawn(job.run_async(args.concurrency))
+            .await
+            .map_err(|e| format!("the issuing task failed: {e}"))?,
         mode => {
             let mut workers = Vec::with_capacity(args.concurrency);
             for _ in 0..args.concurrency {
