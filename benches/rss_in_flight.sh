@@ -8,7 +8,8 @@
 #          connection exists) and refilled from the callbacks.
 #   held:  600 000 messages; after 0.6 s the null broker is SIGSTOPped for 3 s, so the window stays in flight
 #          (written, unanswered) while the client keeps running.
-# RMQ=path/to/rmq compares another build. Set MALLOC_ARENA_MAX to see the allocator's share (glibc keeps one arena per thread that allocated).
+# RUNS=N repeats both runs N times and ends with min / median / max of each (the held run's peak varies
+# with glibc's arenas: judge it by the median). RMQ=path/to/rmq compares another build. Set MALLOC_ARENA_MAX to see the allocator's share (glibc keeps one arena per thread that allocated).
 cd "$(dirname "$0")/.." || exit 1
 NB=target/release/rmq-null-broker; RMQ=${RMQ:-target/release/rmq}
 run() { # name count stop-after
@@ -23,5 +24,16 @@ run() { # name count stop-after
     "$(grep -o '"acked":[0-9]*' "/tmp/rss_bench_$1.json") $(grep -o '"failed":[0-9]*' "/tmp/rss_bench_$1.json")"
 }
 CONCURRENCY=${1:-10000}
-run burst 30000 ""
-run held 600000 0.6
+RUNS=${RUNS:-1}
+: > /tmp/rss_runs.txt
+for _ in $(seq "$RUNS"); do
+  run burst 30000 "" | tee -a /tmp/rss_runs.txt
+  run held 600000 0.6 | tee -a /tmp/rss_runs.txt
+done
+if [ "$RUNS" -gt 1 ]; then
+  for kind in burst held; do
+    grep "^$kind:" /tmp/rss_runs.txt | awk '{print $2}' | sort -n | awk -v k="$kind" \
+      '{v[NR]=$1} END {m = (NR % 2) ? v[(NR+1)/2] : int((v[NR/2] + v[NR/2+1]) / 2);
+        printf "%s over %d runs: min %d, median %d, max %d KiB\n", k, NR, v[1], m, v[NR]}'
+  done
+fi
