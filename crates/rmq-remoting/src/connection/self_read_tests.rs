@@ -39,6 +39,25 @@ fn server_request(opaque: i32) -> RemotingCommand {
     cmd
 }
 
+/// A call sent alone on `conn` after the driver's first turn, so that it takes the
+/// idle fast path: written by its first poll, not answered; with the request as the
+/// peer read it.
+async fn sent_alone<'c>(
+    conn: &'c Connection,
+    peer: &mut Peer,
+    tag: &str,
+) -> (
+    Pin<Box<dyn Future<Output = Result<RemotingCommand, RemotingError>> + 'c>>,
+    RemotingCommand,
+) {
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let mut call: Pin<Box<dyn Future<Output = _>>> =
+        Box::pin(conn.invoke(request(tag), in_secs(5)));
+    assert!(poll_once(&mut call).is_pending());
+    let req = peer.read().await.unwrap();
+    (call, req)
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_lone_request_is_answered_in_its_caller_without_the_driver() {
     for caller_reads in [true, false] {
@@ -93,10 +112,7 @@ async fn a_lone_request_is_answered_in_its_caller_without_the_driver() {
 #[tokio::test(start_paused = true)]
 async fn what_a_reading_caller_finds_for_others_and_later_frames_reach_the_driver() {
     let (conn, mut peer, counters) = counted(ConnectionConfig::default());
-    tokio::time::sleep(Duration::from_millis(1)).await;
-    let mut call = Box::pin(conn.invoke(request("mine"), in_secs(5)));
-    assert!(poll_once(&mut call).is_pending());
-    let req = peer.read().await.unwrap();
+    let (mut call, req) = sent_alone(&conn, &mut peer, "mine").await;
     // A broker request arrives just before the answer, in the same read.
     peer.send(&server_request(77)).await;
     peer.reply(&req, ResponseCode::SUCCESS, "answer").await;
@@ -127,10 +143,7 @@ async fn what_a_reading_caller_finds_for_others_and_later_frames_reach_the_drive
 #[tokio::test(start_paused = true)]
 async fn a_reading_caller_that_is_dropped_leaves_reading_to_the_driver() {
     let (conn, mut peer) = pair(ConnectionConfig::default());
-    tokio::time::sleep(Duration::from_millis(1)).await;
-    let mut call = Box::pin(conn.invoke(request("dropped"), in_secs(5)));
-    assert!(poll_once(&mut call).is_pending());
-    let req = peer.read().await.unwrap();
+    let (mut call, req) = sent_alone(&conn, &mut peer, "dropped").await;
     // Its second poll registers it as the reader (nothing to read yet).
     assert!(poll_once(&mut call).is_pending());
     drop(call);
@@ -257,10 +270,7 @@ async fn the_peer_closing_while_a_caller_reads_fails_the_call_indeterminate() {
 #[tokio::test(start_paused = true)]
 async fn a_reading_caller_stops_reading_once_it_found_frames_for_others() {
     let (conn, mut peer, counters) = counted(ConnectionConfig::default());
-    tokio::time::sleep(Duration::from_millis(1)).await;
-    let mut call = Box::pin(conn.invoke(request("mine"), in_secs(5)));
-    assert!(poll_once(&mut call).is_pending());
-    let req = peer.read().await.unwrap();
+    let (mut call, req) = sent_alone(&conn, &mut peer, "mine").await;
     // A broker request: the caller reads it, for the driver, and stops reading.
     peer.send(&server_request(1)).await;
     assert!(poll_once(&mut call).is_pending());
