@@ -9,7 +9,8 @@
 #   held:  600 000 messages; after 0.6 s the null broker is SIGSTOPped for 3 s, so the window stays in flight
 #          (written, unanswered) while the client keeps running.
 # RUNS=N repeats both runs N times and ends with min / median / max of each (the held run's peak varies
-# with glibc's arenas: judge it by the median). RMQ=path/to/rmq compares another build. Set MALLOC_ARENA_MAX to see the allocator's share (glibc keeps one arena per thread that allocated).
+# with glibc's arenas: judge it by the median). RMQ=path/to/rmq measures another build.
+# Set MALLOC_ARENA_MAX to see the allocator's share (glibc keeps one arena per thread that allocated).
 cd "$(dirname "$0")/.." || exit 1
 NB=target/release/rmq-null-broker; RMQ=${RMQ:-target/release/rmq}
 run() { # name count stop-after
