@@ -162,11 +162,47 @@ impl SendError {
     }
 
     /// What went wrong.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// # let producer = rmq_producer::Producer::builder("doc_group")
+    /// #     .namesrv(cluster.name_server_addr()).connector(cluster.connector()).build().await?;
+    /// use rmq_producer::{Message, SendErrorKind};
+    /// let err = producer.send(Message::new("no spaces in topics", "x")).await.unwrap_err();
+    /// assert_eq!(err.kind(), SendErrorKind::InvalidMessage);
+    /// # Ok(()) }
+    /// ```
     pub fn kind(&self) -> SendErrorKind {
         self.inner.kind
     }
 
     /// Whether the message may have been stored.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// # let producer = rmq_producer::Producer::builder("doc_group")
+    /// #     .namesrv(cluster.name_server_addr()).connector(cluster.connector()).build().await?;
+    /// use std::time::Duration;
+    /// use rmq_producer::{Delivery, Message, SendOptions};
+    /// use rmq_protocol::RequestCode;
+    /// // The broker reads the request and never answers: it may have stored it.
+    /// cluster.brokers()[0].script(RequestCode::SEND_MESSAGE_V2).black_hole().times(1);
+    /// let quick = SendOptions::default().timeout(Duration::from_millis(200)).retries(0);
+    /// let err = producer.send_with(Message::new("TopicTest", "x"), quick).await.unwrap_err();
+    /// assert_eq!(err.delivery(), Delivery::Indeterminate);
+    /// // Invalid before any I/O: never sent.
+    /// let err = producer.send(Message::new("TopicTest", "")).await.unwrap_err();
+    /// assert_eq!(err.delivery(), Delivery::NotSent);
+    /// # Ok(()) }
+    /// ```
     pub fn delivery(&self) -> Delivery {
         self.inner.delivery
     }
@@ -175,6 +211,25 @@ impl SendError {
     /// (timeout, unavailable brokers, busy broker, full buffer) rather than a
     /// permanent one (invalid message, permission, shutdown). An `Indeterminate`
     /// failure is retryable but may produce a duplicate with the same UNIQ_KEY.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// # let producer = rmq_producer::Producer::builder("doc_group")
+    /// #     .namesrv(cluster.name_server_addr()).connector(cluster.connector()).build().await?;
+    /// use rmq_producer::{Message, ResponseCode, SendOptions};
+    /// use rmq_protocol::RequestCode;
+    /// cluster.brokers()[0].script(RequestCode::SEND_MESSAGE_V2).reply(ResponseCode::SYSTEM_BUSY).times(1);
+    /// let once = SendOptions::default().retries(0);
+    /// let err = producer.send_with(Message::new("TopicTest", "x"), once).await.unwrap_err();
+    /// assert!(err.is_retryable()); // busy now, maybe not later
+    /// let message = err.into_message().expect("handed back");
+    /// producer.send(message).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn is_retryable(&self) -> bool {
         match self.inner.kind {
             SendErrorKind::Timeout
@@ -198,31 +253,141 @@ impl SendError {
     }
 
     /// Whether the deadline passed.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// # let producer = rmq_producer::Producer::builder("doc_group")
+    /// #     .namesrv(cluster.name_server_addr()).connector(cluster.connector()).build().await?;
+    /// use std::time::Duration;
+    /// use rmq_producer::{Message, SendOptions};
+    /// use rmq_protocol::RequestCode;
+    /// cluster.brokers()[0].script(RequestCode::SEND_MESSAGE_V2).black_hole().times(1);
+    /// let quick = SendOptions::default().timeout(Duration::from_millis(200)).retries(0);
+    /// let err = producer.send_with(Message::new("TopicTest", "x"), quick).await.unwrap_err();
+    /// assert!(err.is_timeout());
+    /// # Ok(()) }
+    /// ```
     pub fn is_timeout(&self) -> bool {
         self.inner.kind == SendErrorKind::Timeout
     }
 
     /// The broker's response code, when a broker answered.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// # let producer = rmq_producer::Producer::builder("doc_group")
+    /// #     .namesrv(cluster.name_server_addr()).connector(cluster.connector()).build().await?;
+    /// use rmq_producer::{Message, ResponseCode};
+    /// use rmq_protocol::RequestCode;
+    /// cluster.brokers()[0].script(RequestCode::SEND_MESSAGE_V2).reply(ResponseCode::MESSAGE_ILLEGAL).times(1);
+    /// let err = producer.send(Message::new("TopicTest", "x")).await.unwrap_err();
+    /// assert_eq!(err.response_code(), Some(ResponseCode::MESSAGE_ILLEGAL));
+    /// // No broker answered an invalid message.
+    /// let err = producer.send(Message::new("TopicTest", "")).await.unwrap_err();
+    /// assert_eq!(err.response_code(), None);
+    /// # Ok(()) }
+    /// ```
     pub fn response_code(&self) -> Option<ResponseCode> {
         self.inner.response_code
     }
 
     /// The broker (name) of the last attempt, when one was chosen.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// # let producer = rmq_producer::Producer::builder("doc_group")
+    /// #     .namesrv(cluster.name_server_addr()).connector(cluster.connector()).build().await?;
+    /// use rmq_producer::{Message, ResponseCode};
+    /// use rmq_protocol::RequestCode;
+    /// cluster.brokers()[0].script(RequestCode::SEND_MESSAGE_V2).reply(ResponseCode::MESSAGE_ILLEGAL).times(1);
+    /// let err = producer.send(Message::new("TopicTest", "x")).await.unwrap_err();
+    /// assert_eq!(err.broker(), Some("broker-a"));
+    /// # Ok(()) }
+    /// ```
     pub fn broker(&self) -> Option<&str> {
         self.inner.broker.as_deref()
     }
 
     /// How many attempts were made (0: failed before any I/O).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// # let producer = rmq_producer::Producer::builder("doc_group")
+    /// #     .namesrv(cluster.name_server_addr()).connector(cluster.connector()).build().await?;
+    /// use rmq_producer::{Message, ResponseCode, SendOptions};
+    /// use rmq_protocol::RequestCode;
+    /// // Busy for every attempt: the first and two retries.
+    /// cluster.brokers()[0].script(RequestCode::SEND_MESSAGE_V2).reply(ResponseCode::SYSTEM_BUSY).times(3);
+    /// let err = producer.send_with(Message::new("TopicTest", "x"), SendOptions::default().retries(2)).await.unwrap_err();
+    /// assert_eq!(err.attempts(), 3);
+    /// let err = producer.send(Message::new("TopicTest", "")).await.unwrap_err();
+    /// assert_eq!(err.attempts(), 0);
+    /// # Ok(()) }
+    /// ```
     pub fn attempts(&self) -> u32 {
         self.inner.attempts
     }
 
     /// The message as the caller passed it (never compressed), when it is available.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// # let producer = rmq_producer::Producer::builder("doc_group")
+    /// #     .namesrv(cluster.name_server_addr()).connector(cluster.connector()).build().await?;
+    /// use rmq_producer::Message;
+    /// let big = Message::new("TopicTest", vec![b'x'; 5 << 20]); // over the 4 MiB limit
+    /// let err = producer.send(big).await.unwrap_err();
+    /// assert_eq!(err.message().map(|m| m.body().len()), Some(5 << 20));
+    /// # Ok(()) }
+    /// ```
     pub fn message(&self) -> Option<&Message> {
         self.inner.message.as_ref()
     }
 
     /// Takes the message back, to retry it later or park it elsewhere.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// # let producer = rmq_producer::Producer::builder("doc_group")
+    /// #     .namesrv(cluster.name_server_addr()).connector(cluster.connector()).build().await?;
+    /// use rmq_producer::{Message, ResponseCode};
+    /// use rmq_protocol::RequestCode;
+    /// cluster.brokers()[0].script(RequestCode::SEND_MESSAGE_V2).reply(ResponseCode::SYSTEM_ERROR).times(3);
+    /// let mut parked = Vec::new();
+    /// if let Err(err) = producer.send(Message::new("TopicTest", "order 42")).await {
+    ///     parked.extend(err.into_message());
+    /// }
+    /// // Later: the broker is well again.
+    /// for message in parked {
+    ///     producer.send(message).await?;
+    /// }
+    /// # assert_eq!(cluster.brokers()[0].message_count_for("TopicTest"), 1);
+    /// # Ok(()) }
+    /// ```
     pub fn into_message(self) -> Option<Message> {
         self.inner.message
     }

@@ -55,6 +55,15 @@ pub enum SelectorArg {
 
 impl SelectorArg {
     /// The value Java's `hashCode()` returns for the corresponding Java object.
+    ///
+    /// ```
+    /// use rmq_producer::selector::SelectorArg;
+    ///
+    /// assert_eq!(SelectorArg::from("order-7").java_hash_code(), "order-7".chars()
+    ///     .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32)));
+    /// assert_eq!(SelectorArg::from(42).java_hash_code(), 42);
+    /// assert_eq!(SelectorArg::from(1i64 << 32).java_hash_code(), 1);
+    /// ```
     pub fn java_hash_code(&self) -> i32 {
         match self {
             Self::Str(s) => java_string_hash(s),
@@ -123,6 +132,14 @@ pub fn java_string_hash(s: &str) -> i32 {
 }
 
 /// Java's `Long.hashCode()`: `(int)(value ^ (value >>> 32))`.
+///
+/// ```
+/// use rmq_producer::selector::java_long_hash;
+///
+/// assert_eq!(java_long_hash(7), 7);
+/// assert_eq!(java_long_hash(-1), 0); // 0xFFFFFFFF ^ 0xFFFFFFFF
+/// assert_eq!(java_long_hash(1 << 32), 1);
+/// ```
 pub fn java_long_hash(v: i64) -> i32 {
     let bits = v as u64;
     // Truncation to the low 32 bits is the point.
@@ -173,6 +190,15 @@ pub struct JavaHashSelector;
 impl JavaHashSelector {
     /// The index Java picks for `hash` among `len` queues, `None` when `len` is 0 (or
     /// does not fit an `i32`, which Java's list sizes cannot exceed).
+    ///
+    /// ```
+    /// use rmq_producer::selector::JavaHashSelector;
+    ///
+    /// assert_eq!(JavaHashSelector::index_for_hash(10, 4), Some(2));
+    /// assert_eq!(JavaHashSelector::index_for_hash(-10, 4), Some(2)); // abs(-10 % 4)
+    /// assert_eq!(JavaHashSelector::index_for_hash(i32::MIN, 3), Some(2));
+    /// assert_eq!(JavaHashSelector::index_for_hash(5, 0), None);
+    /// ```
     pub fn index_for_hash(hash: i32, len: usize) -> Option<usize> {
         let len = i32::try_from(len).ok().filter(|&n| n > 0)?;
         // `checked_rem` only fails for len == 0 or MIN % -1, both excluded above.
@@ -199,6 +225,15 @@ pub struct RandomSelector {
 
 impl RandomSelector {
     /// A selector with a random seed.
+    ///
+    /// ```
+    /// use rmq_producer::selector::{QueueSelector, RandomSelector};
+    /// use rmq_protocol::message::{Message, MessageQueue};
+    ///
+    /// let queues: Vec<_> = (0..4).map(|i| MessageQueue::new("T", "b", i)).collect();
+    /// let pick = RandomSelector::new().select(&queues, &Message::new("T", "x"), &0.into());
+    /// assert!(pick.is_some_and(|i| i < 4));
+    /// ```
     pub fn new() -> Self {
         Self {
             source: rmq_remoting::RandomSource::from_entropy(),
@@ -206,6 +241,18 @@ impl RandomSelector {
     }
 
     /// A selector whose sequence of picks is fixed by `seed`.
+    ///
+    /// ```
+    /// use rmq_producer::selector::{QueueSelector, RandomSelector};
+    /// use rmq_protocol::message::{Message, MessageQueue};
+    ///
+    /// let queues: Vec<_> = (0..8).map(|i| MessageQueue::new("T", "b", i)).collect();
+    /// let picks = |s: &RandomSelector| -> Vec<_> {
+    ///     (0..16).map(|_| s.select(&queues, &Message::new("T", "x"), &0.into())).collect()
+    /// };
+    /// // The same seed replays the same picks (for reproducible tests).
+    /// assert_eq!(picks(&RandomSelector::with_seed(7)), picks(&RandomSelector::with_seed(7)));
+    /// ```
     pub fn with_seed(seed: u64) -> Self {
         Self {
             source: rmq_remoting::RandomSource::seeded(seed),
@@ -245,6 +292,16 @@ pub struct RoundRobinSelector {
 
 impl RoundRobinSelector {
     /// A selector starting at queue 0.
+    ///
+    /// ```
+    /// use rmq_producer::selector::{QueueSelector, RoundRobinSelector};
+    /// use rmq_protocol::message::{Message, MessageQueue};
+    ///
+    /// let queues: Vec<_> = (0..3).map(|i| MessageQueue::new("T", "b", i)).collect();
+    /// let rr = RoundRobinSelector::new();
+    /// let picks: Vec<_> = (0..4).map(|_| rr.select(&queues, &Message::new("T", "x"), &0.into())).collect();
+    /// assert_eq!(picks, [Some(0), Some(1), Some(2), Some(0)]);
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
@@ -291,6 +348,21 @@ where
     F: Fn(&[MessageQueue], &Message, &SelectorArg) -> Option<usize> + Send + Sync,
 {
     /// Wraps `f`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use rmq_producer::SendOptions;
+    /// use rmq_producer::selector::{FnSelector, SelectorArg};
+    /// use rmq_protocol::message::{Message, MessageQueue};
+    ///
+    /// // Tenants by number, one queue each, wrapping around.
+    /// let by_tenant = FnSelector::new(|queues: &[MessageQueue], _: &Message, arg: &SelectorArg| {
+    ///     let SelectorArg::Int(tenant) = arg else { return None };
+    ///     queues.len().checked_sub(1).map(|last| (tenant.unsigned_abs() as usize).min(last))
+    /// });
+    /// let options = SendOptions::default().selector(Arc::new(by_tenant), SelectorArg::Int(12));
+    /// # let _ = options;
+    /// ```
     pub fn new(f: F) -> Self {
         Self { f }
     }

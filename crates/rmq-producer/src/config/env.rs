@@ -165,6 +165,27 @@ impl ProducerConfig {
     /// setting (typos are not ignored), [`ConfigError::Parse`] for a value that does
     /// not parse (naming the variable), [`ConfigError::Invalid`] if both
     /// `RMQ_PRODUCER_NAMESRV` and `RMQ_PRODUCER_NAMESRV_ADDRS` are set.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rmq_producer::config::ProducerConfig;
+    ///
+    /// // A file sets the group and the timeout; the deployment overrides the timeout.
+    /// let mut config = ProducerConfig::from_toml_str(r#"
+    ///     group = "orders-producer"
+    ///     namesrv_addrs = "10.0.0.1:9876"
+    ///     send_timeout = "5s"
+    /// "#)?;
+    /// let vars = [("RMQ_PRODUCER_SEND_TIMEOUT", "2s"), ("PATH", "/usr/bin")];
+    /// config.apply_env_vars(vars.map(|(k, v)| (k.to_owned(), v.to_owned())))?;
+    /// config.validate()?;
+    /// assert_eq!(config.send_timeout, Duration::from_secs(2));
+    /// // A misspelt variable is an error naming it, not silently ignored.
+    /// let typo = [("RMQ_PRODUCER_SEND_TIMOUT".to_owned(), "2s".to_owned())];
+    /// let err = config.apply_env_vars(typo).unwrap_err();
+    /// assert_eq!(err.key(), Some("RMQ_PRODUCER_SEND_TIMOUT"));
+    /// # Ok::<(), rmq_producer::config::ConfigError>(())
+    /// ```
     pub fn apply_env_vars(
         &mut self,
         vars: impl IntoIterator<Item = (String, String)>,
@@ -221,6 +242,24 @@ impl ProducerConfig {
     ///
     /// [`ConfigError::Missing`] without `RMQ_PRODUCER_GROUP`, the errors of
     /// [`apply_env_vars`](Self::apply_env_vars) and of [`validate`](Self::validate).
+    ///
+    /// ```
+    /// use rmq_producer::config::{ConfigError, ProducerConfig};
+    ///
+    /// let vars = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+    ///     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    /// };
+    /// let config = ProducerConfig::from_env_vars(vars(&[
+    ///     ("RMQ_PRODUCER_GROUP", "orders-producer"),
+    ///     ("RMQ_PRODUCER_NAMESRV", "10.0.0.1:9876;10.0.0.2:9876"),
+    ///     ("RMQ_PRODUCER_COMPRESSION_TYPE", "zstd"),
+    /// ]))?;
+    /// assert_eq!(config.namesrv_addrs.len(), 2);
+    /// // The group is required.
+    /// let err = ProducerConfig::from_env_vars(vars(&[("NAMESRV_ADDR", "10.0.0.1:9876")]));
+    /// assert!(matches!(err, Err(ConfigError::Missing { .. })));
+    /// # Ok::<(), ConfigError>(())
+    /// ```
     pub fn from_env_vars(
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
@@ -241,6 +280,13 @@ impl ProducerConfig {
     ///
     /// As `from_env_vars`; also [`ConfigError::Parse`] for a relevant variable whose
     /// value is not UTF-8.
+    ///
+    /// ```no_run
+    /// // With RMQ_PRODUCER_GROUP=orders-producer and NAMESRV_ADDR=10.0.0.1:9876 set:
+    /// let config = rmq_producer::config::ProducerConfig::from_env()?;
+    /// assert_eq!(config.group, "orders-producer");
+    /// # Ok::<(), rmq_producer::config::ConfigError>(())
+    /// ```
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_env_vars(process_env()?)
     }
@@ -251,6 +297,16 @@ impl ProducerConfig {
     ///
     /// As `apply_env_vars`; also [`ConfigError::Parse`] for a relevant variable whose
     /// value is not UTF-8.
+    ///
+    /// ```no_run
+    /// use rmq_producer::config::ProducerConfig;
+    ///
+    /// // The file holds the defaults of every deployment; the environment overrides.
+    /// let mut config = ProducerConfig::from_toml_file("/etc/orders/producer.toml")?;
+    /// config.apply_env()?;
+    /// config.validate()?;
+    /// # Ok::<(), rmq_producer::config::ConfigError>(())
+    /// ```
     pub fn apply_env(&mut self) -> Result<(), ConfigError> {
         self.apply_env_vars(process_env()?)
     }

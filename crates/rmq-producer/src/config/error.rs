@@ -87,6 +87,17 @@ pub enum ConfigError {
 
 impl ConfigError {
     /// The setting (or environment variable) the error is about, if any.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rmq_producer::config::ProducerConfig;
+    ///
+    /// let mut config = ProducerConfig::new("orders-producer");
+    /// assert_eq!(config.validate().unwrap_err().key(), Some("namesrv_addrs"));
+    /// config.namesrv_addrs = vec!["10.0.0.1:9876".into()];
+    /// config.send_timeout = Duration::ZERO;
+    /// assert_eq!(config.validate().unwrap_err().key(), Some("send_timeout"));
+    /// ```
     pub fn key(&self) -> Option<&str> {
         match self {
             Self::Invalid { key, .. }

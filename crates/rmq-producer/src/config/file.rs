@@ -19,6 +19,22 @@ impl ProducerConfig {
     /// suggestion), [`ConfigError::Missing`] without `group`, [`ConfigError::Toml`]
     /// for malformed TOML or a value of the wrong type (with the key when it can be
     /// told), and the errors of [`validate`](Self::validate).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rmq_producer::config::ProducerConfig;
+    ///
+    /// let config = ProducerConfig::from_toml_str(r#"
+    ///     group = "orders-producer"
+    ///     namesrv_addrs = ["10.0.0.1:9876"]
+    ///     attempt_timeout = "800ms"
+    /// "#)?;
+    /// assert_eq!(config.attempt_timeout, Some(Duration::from_millis(800)));
+    /// // A typo is an error with the key it is about.
+    /// let err = ProducerConfig::from_toml_str("group = \"g\"\nsend_timout = \"1s\"").unwrap_err();
+    /// assert_eq!(err.key(), Some("send_timout"));
+    /// # Ok::<(), rmq_producer::config::ConfigError>(())
+    /// ```
     pub fn from_toml_str(toml: &str) -> Result<Self, ConfigError> {
         let config: Self = toml::from_str(toml).map_err(|e| toml_error(toml, &e))?;
         if config.group.is_empty() && !has_top_level_key(toml, "group") {
@@ -37,6 +53,19 @@ impl ProducerConfig {
     ///
     /// [`ConfigError::Io`] if the file cannot be read; otherwise
     /// [`ConfigError::File`] around the error of `from_toml_str`.
+    ///
+    /// ```
+    /// use rmq_producer::config::{ConfigError, ProducerConfig};
+    ///
+    /// let path = std::env::temp_dir().join(format!("rmq-doc-{}.toml", std::process::id()));
+    /// std::fs::write(&path, "group = \"g\"\nnamesrv_addrs = \"10.0.0.1:9876\"\nretries = 4\n").unwrap();
+    /// let config = ProducerConfig::from_toml_file(&path)?;
+    /// assert_eq!(config.retries, 4);
+    /// std::fs::remove_file(&path).unwrap();
+    /// // A missing file is an I/O error naming the path.
+    /// assert!(matches!(ProducerConfig::from_toml_file(&path), Err(ConfigError::Io { .. })));
+    /// # Ok::<(), ConfigError>(())
+    /// ```
     pub fn from_toml_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {

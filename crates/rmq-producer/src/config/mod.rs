@@ -336,6 +336,19 @@ impl ProducerConfig {
 
     /// The defaults, with `group` set (not validated: call
     /// [`validate`](Self::validate)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rmq_producer::config::ProducerConfig;
+    ///
+    /// let mut config = ProducerConfig::new("orders-producer");
+    /// assert_eq!(config.send_timeout, Duration::from_secs(3));
+    /// assert_eq!(config.retries, 2);
+    /// assert!(config.validate().is_err()); // no name server yet
+    /// config.namesrv_addrs = vec!["10.0.0.1:9876".into()];
+    /// config.validate()?;
+    /// # Ok::<(), rmq_producer::config::ConfigError>(())
+    /// ```
     pub fn new(group: impl Into<String>) -> Self {
         Self {
             group: group.into(),
@@ -382,11 +395,31 @@ impl ProducerConfig {
     }
 
     /// Whether a broker response code is retried (it is in `retryable_codes`).
+    ///
+    /// ```
+    /// use rmq_producer::ResponseCode;
+    /// use rmq_producer::config::ProducerConfig;
+    ///
+    /// let mut config = ProducerConfig::new("g");
+    /// assert!(config.is_retryable_code(ResponseCode::SYSTEM_BUSY));
+    /// assert!(!config.is_retryable_code(ResponseCode::MESSAGE_ILLEGAL));
+    /// config.retryable_codes.retain(|c| *c != ResponseCode::SYSTEM_BUSY);
+    /// assert!(!config.is_retryable_code(ResponseCode::SYSTEM_BUSY));
+    /// ```
     pub fn is_retryable_code(&self, code: ResponseCode) -> bool {
         self.retryable_codes.contains(&code)
     }
 
     /// Total attempts: `retries + 1`.
+    ///
+    /// ```
+    /// use rmq_producer::config::ProducerConfig;
+    ///
+    /// let mut config = ProducerConfig::new("g");
+    /// assert_eq!(config.max_attempts(), 3); // Java's retryTimesWhenSendFailed = 2
+    /// config.retries = u32::MAX;
+    /// assert_eq!(config.max_attempts(), u32::MAX); // saturates
+    /// ```
     pub fn max_attempts(&self) -> u32 {
         self.retries.saturating_add(1)
     }
@@ -409,6 +442,14 @@ pub enum HeaderFormat {
 
 impl HeaderFormat {
     /// The wire serialize type.
+    ///
+    /// ```
+    /// use rmq_producer::HeaderFormat;
+    /// use rmq_protocol::SerializeType;
+    ///
+    /// assert_eq!(HeaderFormat::default().serialize_type(), SerializeType::ROCKETMQ);
+    /// assert_eq!(HeaderFormat::Json.serialize_type(), SerializeType::JSON);
+    /// ```
     pub fn serialize_type(self) -> SerializeType {
         match self {
             Self::Binary => SerializeType::ROCKETMQ,
@@ -417,6 +458,17 @@ impl HeaderFormat {
     }
 
     /// The name used in configuration: `"binary"` or `"json"`.
+    ///
+    /// ```
+    /// use rmq_producer::HeaderFormat;
+    /// use rmq_producer::config::ProducerConfig;
+    ///
+    /// let mut config = ProducerConfig::new("g");
+    /// config.set("header_format", HeaderFormat::Json.as_str())?;
+    /// assert_eq!(config.header_format, HeaderFormat::Json);
+    /// assert_eq!(HeaderFormat::Binary.to_string(), "binary");
+    /// # Ok::<(), rmq_producer::config::ConfigError>(())
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Binary => "binary",
@@ -523,6 +575,16 @@ impl Default for TlsSettings {
 impl TlsSettings {
     /// The transport's TLS configuration for these settings (files are read when the
     /// connector is built).
+    ///
+    /// ```
+    /// use rmq_producer::config::ProducerConfig;
+    ///
+    /// let mut config = ProducerConfig::new("g");
+    /// config.tls.enabled = true;
+    /// config.tls.server_name = Some("broker.internal".into());
+    /// let tls = config.tls.to_tls_config(); // what the builder gives its TLS connector
+    /// assert!(format!("{tls:?}").contains("broker.internal"));
+    /// ```
     #[cfg(feature = "tls")]
     pub fn to_tls_config(&self) -> rmq_remoting::tls::TlsConfig {
         let mut c =
@@ -562,11 +624,27 @@ pub struct Secret(String);
 
 impl Secret {
     /// Wraps a secret.
+    ///
+    /// ```
+    /// use rmq_producer::config::{ProducerConfig, Secret};
+    ///
+    /// let mut config = ProducerConfig::new("g");
+    /// config.access_key = Some("AK".into());
+    /// config.secret_key = Some(Secret::new("s3cr3t"));
+    /// assert!(!format!("{config:?}").contains("s3cr3t")); // never printed
+    /// ```
     pub fn new(secret: impl Into<String>) -> Self {
         Self(secret.into())
     }
 
     /// The secret itself.
+    ///
+    /// ```
+    /// use rmq_producer::config::Secret;
+    ///
+    /// let token = Secret::new("t0ken");
+    /// assert_eq!(token.expose(), "t0ken"); // only when it must be used
+    /// ```
     pub fn expose(&self) -> &str {
         &self.0
     }

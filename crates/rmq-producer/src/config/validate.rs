@@ -112,6 +112,18 @@ impl ProducerConfig {
     /// # Errors
     ///
     /// [`ConfigError::Invalid`] for the first rule broken.
+    ///
+    /// ```
+    /// use rmq_producer::config::{ConfigError, ProducerConfig, Secret};
+    ///
+    /// let mut config = ProducerConfig::new("orders-producer");
+    /// config.namesrv_addrs = vec!["10.0.0.1:9876".into()];
+    /// config.validate()?;
+    /// // A secret key without its access key breaks a rule.
+    /// config.secret_key = Some(Secret::new("s3cr3t"));
+    /// assert!(matches!(config.validate(), Err(ConfigError::Invalid { .. })));
+    /// # Ok::<(), ConfigError>(())
+    /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_identity()?;
         self.validate_timing()?;

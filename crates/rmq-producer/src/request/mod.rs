@@ -72,6 +72,22 @@ pub enum RequestError {
 
 impl RequestError {
     /// Whether the request timed out: no reply (or no send answer) before the deadline.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// # let producer = rmq_producer::Producer::builder("doc_group")
+    /// #     .namesrv(cluster.name_server_addr()).connector(cluster.connector()).build().await?;
+    /// use std::time::Duration;
+    /// use rmq_producer::Message;
+    /// // Stored, but nobody answers.
+    /// let err = producer.request(Message::new("TopicTest", "anyone?"), Duration::from_millis(200)).await.unwrap_err();
+    /// assert!(err.is_timeout());
+    /// # Ok(()) }
+    /// ```
     pub fn is_timeout(&self) -> bool {
         match self {
             Self::Send(e) => e.is_timeout(),
@@ -82,6 +98,24 @@ impl RequestError {
 
     /// Whether asking again may succeed. A timed-out request was stored, so asking
     /// again may make the responder process it twice.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// # let producer = rmq_producer::Producer::builder("doc_group")
+    /// #     .namesrv(cluster.name_server_addr()).connector(cluster.connector()).build().await?;
+    /// use std::time::Duration;
+    /// use rmq_producer::Message;
+    /// let err = producer.request(Message::new("TopicTest", "anyone?"), Duration::from_millis(200)).await.unwrap_err();
+    /// assert!(err.is_retryable()); // but the first request was stored: make it idempotent
+    /// // An invalid request fails for good.
+    /// let err = producer.request(Message::new("TopicTest", ""), Duration::from_secs(1)).await.unwrap_err();
+    /// assert!(!err.is_retryable());
+    /// # Ok(()) }
+    /// ```
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Send(e) => e.is_retryable(),
@@ -91,6 +125,25 @@ impl RequestError {
     }
 
     /// The send error, when the request was not delivered.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("TopicTest", 4).build().await?;
+    /// # let producer = rmq_producer::Producer::builder("doc_group")
+    /// #     .namesrv(cluster.name_server_addr()).connector(cluster.connector()).build().await?;
+    /// use std::time::Duration;
+    /// use rmq_producer::{Delivery, Message};
+    /// let err = producer.request(Message::new("TopicTest", ""), Duration::from_secs(1)).await.unwrap_err();
+    /// let send = err.send_error().expect("not delivered");
+    /// assert_eq!(send.delivery(), Delivery::NotSent);
+    /// // A request that was stored and timed out has no send error.
+    /// let err = producer.request(Message::new("TopicTest", "anyone?"), Duration::from_millis(200)).await.unwrap_err();
+    /// assert!(err.send_error().is_none());
+    /// # Ok(()) }
+    /// ```
     pub fn send_error(&self) -> Option<&SendError> {
         match self {
             Self::Send(e) => Some(e),

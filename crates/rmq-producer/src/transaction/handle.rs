@@ -32,12 +32,49 @@ pub struct Transaction {
 impl Transaction {
     /// Where the half message was stored. A status other than `SendOk` means it was
     /// stored with a warning (Java rolls such transactions back).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("Orders", 4).build().await?;
+    /// # let producer = rmq_producer::transaction::TransactionProducer::builder("tx_group")
+    /// #     .producer(|b| b.namesrv(cluster.name_server_addr()).connector(cluster.connector()))
+    /// #     .build().await?;
+    /// use rmq_producer::{Message, SendStatus};
+    /// let tx = producer.begin(Message::new("Orders", "order 42")).await?;
+    /// if tx.send_result().status == SendStatus::SendOk {
+    ///     tx.commit().await?;
+    /// } else {
+    ///     tx.rollback().await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn send_result(&self) -> &SendResult {
         &self.sent
     }
 
     /// The transaction id: the half message's `UNIQ_KEY`, as a later
     /// [`CheckRequest::transaction_id`](super::CheckRequest::transaction_id) names it.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("Orders", 4).build().await?;
+    /// # let producer = rmq_producer::transaction::TransactionProducer::builder("tx_group")
+    /// #     .producer(|b| b.namesrv(cluster.name_server_addr()).connector(cluster.connector()))
+    /// #     .build().await?;
+    /// use rmq_producer::Message;
+    /// let tx = producer.begin(Message::new("Orders", "order 42")).await?;
+    /// // Record the id with the local work, so that a later check can be answered.
+    /// let id = tx.transaction_id().to_owned();
+    /// assert_eq!(id, tx.send_result().msg_id.as_str());
+    /// tx.commit().await?;
+    /// # Ok(()) }
+    /// ```
     pub fn transaction_id(&self) -> &str {
         &self.id
     }

@@ -25,6 +25,15 @@ pub enum TransactionState {
 
 impl TransactionState {
     /// The END_TRANSACTION `commitOrRollback` value.
+    ///
+    /// ```
+    /// use rmq_producer::TransactionState;
+    /// use rmq_protocol::header::end_transaction::CommitOrRollback;
+    ///
+    /// assert_eq!(TransactionState::Commit.wire(), CommitOrRollback::COMMIT); // 8
+    /// assert_eq!(TransactionState::Rollback.wire(), CommitOrRollback::ROLLBACK); // 12
+    /// assert_eq!(TransactionState::Unknown.wire(), CommitOrRollback::UNKNOWN); // 0
+    /// ```
     pub const fn wire(self) -> CommitOrRollback {
         match self {
             Self::Commit => CommitOrRollback::COMMIT,
@@ -34,6 +43,13 @@ impl TransactionState {
     }
 
     /// `commit`, `rollback` or `unknown`.
+    ///
+    /// ```
+    /// use rmq_producer::TransactionState;
+    ///
+    /// assert_eq!(TransactionState::Rollback.name(), "rollback");
+    /// assert_eq!(TransactionState::Commit.to_string(), "commit"); // Display says the same
+    /// ```
     pub const fn name(self) -> &'static str {
         match self {
             Self::Commit => "commit",
@@ -83,6 +99,28 @@ impl<'a> LocalTransaction<'a> {
     /// The argument given to
     /// [`send_in_transaction_with`](super::TransactionProducer::send_in_transaction_with),
     /// if it is an `A` (Java's `arg` object, typed).
+    ///
+    /// ```
+    /// use rmq_producer::transaction::{
+    ///     BoxFuture, CheckRequest, LocalTransaction, TransactionListener, TransactionState,
+    /// };
+    ///
+    /// /// The argument is the order's quantity; anything else is a bug: roll back.
+    /// struct Orders;
+    /// impl TransactionListener for Orders {
+    ///     fn execute<'a>(&'a self, tx: LocalTransaction<'a>) -> BoxFuture<'a, TransactionState> {
+    ///         Box::pin(async move {
+    ///             match tx.arg::<u32>() {
+    ///                 Some(&quantity) if quantity > 0 => TransactionState::Commit,
+    ///                 _ => TransactionState::Rollback, // none, zero, or not a u32
+    ///             }
+    ///         })
+    ///     }
+    ///     fn check<'a>(&'a self, _: &'a CheckRequest) -> BoxFuture<'a, TransactionState> {
+    ///         Box::pin(async { TransactionState::Rollback })
+    ///     }
+    /// }
+    /// ```
     pub fn arg<A: Any>(&self) -> Option<&'a A> {
         self.arg.and_then(|a| (a as &dyn Any).downcast_ref::<A>())
     }
@@ -124,6 +162,28 @@ pub struct CheckRequest {
 impl CheckRequest {
     /// How often the broker has checked this half message before
     /// (`TRANSACTION_CHECK_TIMES`), when it says.
+    ///
+    /// ```
+    /// use rmq_producer::transaction::{
+    ///     BoxFuture, CheckRequest, LocalTransaction, TransactionListener, TransactionState,
+    /// };
+    ///
+    /// /// Local transactions that may take a while: give them five checks, then give up.
+    /// struct Patient;
+    /// impl TransactionListener for Patient {
+    ///     fn execute<'a>(&'a self, _: LocalTransaction<'a>) -> BoxFuture<'a, TransactionState> {
+    ///         Box::pin(async { TransactionState::Unknown }) // finishes in the background
+    ///     }
+    ///     fn check<'a>(&'a self, check: &'a CheckRequest) -> BoxFuture<'a, TransactionState> {
+    ///         Box::pin(async move {
+    ///             match check.check_times() {
+    ///                 Some(n) if n >= 5 => TransactionState::Rollback,
+    ///                 _ => TransactionState::Unknown, // the broker asks again later
+    ///             }
+    ///         })
+    ///     }
+    /// }
+    /// ```
     pub fn check_times(&self) -> Option<u32> {
         self.message
             .property(rmq_protocol::message::properties::keys::TRANSACTION_CHECK_TIMES)

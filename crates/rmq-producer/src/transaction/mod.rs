@@ -175,6 +175,24 @@ pub enum TransactionError {
 
 impl TransactionError {
     /// Whether the local transaction ran (only for [`End`](Self::End)).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = rmq_testkit::fake::FakeCluster::builder()
+    /// #     .transport(rmq_testkit::fake::Transport::Memory(Default::default()))
+    /// #     .topic("Orders", 4).build().await?;
+    /// # let producer = rmq_producer::transaction::TransactionProducer::builder("tx_group")
+    /// #     .producer(|b| b.namesrv(cluster.name_server_addr()).connector(cluster.connector()))
+    /// #     .build().await?;
+    /// use rmq_producer::Message;
+    /// use rmq_producer::transaction::TransactionError;
+    /// // This producer has no listener: nothing is sent, nothing ran.
+    /// let err = producer.send_in_transaction(Message::new("Orders", "o")).await.unwrap_err();
+    /// assert!(matches!(err, TransactionError::NoListener));
+    /// assert!(!err.local_transaction_ran());
+    /// # Ok(()) }
+    /// ```
     pub fn local_transaction_ran(&self) -> bool {
         matches!(self, Self::End { .. })
     }
