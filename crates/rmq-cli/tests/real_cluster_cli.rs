@@ -103,7 +103,7 @@ fn real_cluster_cli_create_route_send_every_mode_and_codec_pull() {
     );
 
     // send: every mode with every codec; large bodies so the codecs apply. One-way
-    // sends get no answer and this broker drops some (compressed ones, a few percent,
+    // sends get no answer and this broker drops some when it falls behind (a few percent,
     // docs/reliability.md): four per codec, of which at least one must be stored.
     let mut sent: HashMap<String, (&str, &str)> = HashMap::new();
     for mode in ["sync", "async", "oneway"] {
