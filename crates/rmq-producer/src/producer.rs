@@ -387,6 +387,13 @@ impl Producer {
     /// Sends without waiting for the broker's answer: resolves once the request was
     /// written. Retried only when it surely was not sent.
     ///
+    /// Nothing tells whether the broker stored it. rocketmq-rust 1.0 brokers drop one-way
+    /// requests they have read but not yet stored when the connection closes, so a
+    /// [`close`](Self::close) right after a burst of one-way sends can lose some (a few in
+    /// a thousand in docs/reliability.md's runs; none when the process waited 200 ms
+    /// first). Use [`send`](Self::send) or [`send_with_callback`](Self::send_with_callback)
+    /// where loss matters.
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
