@@ -246,6 +246,15 @@ impl fmt::Debug for LatencyFaultStrategy {
 
 impl LatencyFaultStrategy {
     /// The same as [`default`](Self::default): the Java 5.x tables.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rmq_fault::LatencyFaultStrategy;
+    ///
+    /// let strategy = LatencyFaultStrategy::new();
+    /// assert_eq!(strategy.failure_latency(), Duration::from_secs(10));
+    /// assert_eq!(strategy.tracked(), 0);
+    /// ```
     pub fn new() -> Self {
         Self::java_5x()
     }
@@ -253,6 +262,18 @@ impl LatencyFaultStrategy {
     /// Java 5.x (5.1.4 and later): the tables above, failure latency 10 s
     /// (isolation 10 s), [`UpdateRule::Extend`], no detector, probe interval 2 s,
     /// [`DEFAULT_MAX_BROKERS`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rmq_fault::{LatencyFaultStrategy, UpdateRule};
+    ///
+    /// let strategy = LatencyFaultStrategy::java_5x();
+    /// let ms = Duration::from_millis;
+    /// assert_eq!(strategy.isolation_for(ms(100)), ms(0)); // fast enough
+    /// assert_eq!(strategy.isolation_for(ms(600)), ms(2000));
+    /// assert_eq!(strategy.isolation_for(strategy.failure_latency()), ms(10_000)); // a failure
+    /// assert_eq!(strategy.update_rule(), UpdateRule::Extend);
+    /// ```
     pub fn java_5x() -> Self {
         Self::from_parts(
             JAVA_5X_LATENCY.to_vec(),
@@ -264,6 +285,15 @@ impl LatencyFaultStrategy {
 
     /// Java 4.9 (4.9.x, 5.0.0–5.1.3): the tables above, failure latency 30 s
     /// (isolation 10 min), [`UpdateRule::Overwrite`]; otherwise as [`java_5x`](Self::java_5x).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rmq_fault::{LatencyFaultStrategy, UpdateRule};
+    ///
+    /// let strategy = LatencyFaultStrategy::java_4_9();
+    /// assert_eq!(strategy.isolation_for(strategy.failure_latency()), Duration::from_secs(600));
+    /// assert_eq!(strategy.update_rule(), UpdateRule::Overwrite);
+    /// ```
     pub fn java_4_9() -> Self {
         Self::from_parts(
             JAVA_4_9_LATENCY.to_vec(),
@@ -342,6 +372,19 @@ impl LatencyFaultStrategy {
     }
 
     /// Sets how a new isolation combines with the current one.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use rmq_fault::{AttemptReport, FaultStrategy, LatencyFaultStrategy, UpdateRule};
+    ///
+    /// let ms = Duration::from_millis;
+    /// let t0 = Instant::now();
+    /// // Overwrite: a fast success after a slow one ends the isolation at once.
+    /// let strategy = LatencyFaultStrategy::java_5x().with_update_rule(UpdateRule::Overwrite);
+    /// strategy.on_result("broker-a", AttemptReport::success(ms(600)), t0); // isolated 2 s
+    /// strategy.on_result("broker-a", AttemptReport::success(ms(5)), t0 + ms(10));
+    /// assert!(strategy.is_available("broker-a", t0 + ms(10)));
+    /// ```
     #[must_use]
     pub fn with_update_rule(mut self, rule: UpdateRule) -> Self {
         self.rule = rule;
@@ -352,6 +395,27 @@ impl LatencyFaultStrategy {
     /// from [`brokers_to_probe`](FaultStrategy::brokers_to_probe)). With one, a
     /// timeout or transport error also marks the broker unreachable until a probe
     /// or a send succeeds (Java `startDetectorEnable`). Default: false.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use rmq_fault::{AttemptReport, FaultStrategy, LatencyFaultStrategy, Outcome};
+    ///
+    /// let strategy = LatencyFaultStrategy::new().with_detector(true);
+    /// assert!(strategy.detector());
+    /// let t0 = Instant::now();
+    /// let s = Duration::from_secs;
+    /// strategy.on_result("broker-a", AttemptReport::new(s(3), Outcome::Timeout), t0);
+    /// // The isolation (10 s) is over, but the broker stays unreachable ...
+    /// assert!(strategy.is_available("broker-a", t0 + s(60)));
+    /// assert!(!strategy.is_reachable("broker-a", t0 + s(60)));
+    /// // ... until a probe (or a send) succeeds.
+    /// strategy.on_result("broker-a", AttemptReport::success(Duration::from_millis(2)), t0 + s(61));
+    /// assert!(strategy.is_reachable("broker-a", t0 + s(61)));
+    /// // Without a detector a timeout only isolates.
+    /// let plain = LatencyFaultStrategy::new();
+    /// plain.on_result("broker-a", AttemptReport::new(s(3), Outcome::Timeout), t0);
+    /// assert!(plain.is_reachable("broker-a", t0));
+    /// ```
     #[must_use]
     pub fn with_detector(mut self, detector: bool) -> Self {
         self.detector = detector;
@@ -360,6 +424,17 @@ impl LatencyFaultStrategy {
 
     /// Sets how long the detector waits between two probes of one broker.
     /// Default: [`DEFAULT_PROBE_INTERVAL`] (2 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rmq_fault::{DEFAULT_PROBE_INTERVAL, LatencyFaultStrategy};
+    ///
+    /// assert_eq!(LatencyFaultStrategy::new().probe_interval(), DEFAULT_PROBE_INTERVAL);
+    /// let strategy = LatencyFaultStrategy::new()
+    ///     .with_detector(true)
+    ///     .with_probe_interval(Duration::from_millis(500));
+    /// assert_eq!(strategy.probe_interval(), Duration::from_millis(500));
+    /// ```
     #[must_use]
     pub fn with_probe_interval(mut self, interval: Duration) -> Self {
         self.probe_interval = interval;
@@ -368,6 +443,19 @@ impl LatencyFaultStrategy {
 
     /// Sets how many brokers are tracked at most (at least 1).
     /// Default: [`DEFAULT_MAX_BROKERS`].
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use rmq_fault::{AttemptReport, FaultStrategy, LatencyFaultStrategy};
+    ///
+    /// let strategy = LatencyFaultStrategy::new().with_max_brokers(2);
+    /// let now = Instant::now();
+    /// for broker in ["a", "b", "c"] {
+    ///     strategy.on_result(broker, AttemptReport::success(Duration::from_millis(600)), now);
+    /// }
+    /// assert_eq!(strategy.tracked(), 2); // bounded, whatever the routes name
+    /// assert_eq!(LatencyFaultStrategy::new().with_max_brokers(0).max_brokers(), 1);
+    /// ```
     #[must_use]
     pub fn with_max_brokers(mut self, max: usize) -> Self {
         self.max_brokers = max.max(1);
@@ -375,41 +463,104 @@ impl LatencyFaultStrategy {
     }
 
     /// The latency thresholds (Java `latencyMax`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rmq_fault::LatencyFaultStrategy;
+    ///
+    /// let strategy = LatencyFaultStrategy::java_5x();
+    /// assert_eq!(strategy.latency_max().len(), strategy.not_available().len());
+    /// assert_eq!(strategy.latency_max()[0], Duration::from_millis(50));
+    /// ```
     pub fn latency_max(&self) -> &[Duration] {
         &self.latency_max
     }
 
     /// The isolation durations (Java `notAvailableDuration`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rmq_fault::LatencyFaultStrategy;
+    ///
+    /// let strategy = LatencyFaultStrategy::java_4_9();
+    /// assert_eq!(strategy.not_available().last(), Some(&Duration::from_secs(600)));
+    /// ```
     pub fn not_available(&self) -> &[Duration] {
         &self.not_available
     }
 
     /// The latency a failure counts as.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rmq_fault::LatencyFaultStrategy;
+    ///
+    /// let s = Duration::from_secs;
+    /// let strategy = LatencyFaultStrategy::with_tables(&[s(1)], &[s(5)], s(2)).unwrap();
+    /// assert_eq!(strategy.failure_latency(), s(2));
+    /// assert_eq!(strategy.isolation_for(strategy.failure_latency()), s(5));
+    /// ```
     pub fn failure_latency(&self) -> Duration {
         self.failure_latency
     }
 
     /// How a new isolation combines with the current one.
+    ///
+    /// ```
+    /// use rmq_fault::{LatencyFaultStrategy, UpdateRule};
+    ///
+    /// assert_eq!(LatencyFaultStrategy::java_5x().update_rule(), UpdateRule::Extend);
+    /// assert_eq!(LatencyFaultStrategy::java_4_9().update_rule(), UpdateRule::Overwrite);
+    /// ```
     pub fn update_rule(&self) -> UpdateRule {
         self.rule
     }
 
     /// Whether the strategy assumes a detector runs.
+    ///
+    /// ```
+    /// use rmq_fault::LatencyFaultStrategy;
+    ///
+    /// assert!(!LatencyFaultStrategy::new().detector());
+    /// assert!(LatencyFaultStrategy::new().with_detector(true).detector());
+    /// ```
     pub fn detector(&self) -> bool {
         self.detector
     }
 
     /// The detector's check interval per broker.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rmq_fault::LatencyFaultStrategy;
+    ///
+    /// assert_eq!(LatencyFaultStrategy::new().probe_interval(), Duration::from_secs(2));
+    /// ```
     pub fn probe_interval(&self) -> Duration {
         self.probe_interval
     }
 
     /// How many brokers are tracked at most.
+    ///
+    /// ```
+    /// use rmq_fault::{DEFAULT_MAX_BROKERS, LatencyFaultStrategy};
+    ///
+    /// assert_eq!(LatencyFaultStrategy::new().max_brokers(), DEFAULT_MAX_BROKERS);
+    /// ```
     pub fn max_brokers(&self) -> usize {
         self.max_brokers
     }
 
     /// How many brokers are tracked now.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use rmq_fault::{AttemptReport, FaultStrategy, LatencyFaultStrategy};
+    ///
+    /// let strategy = LatencyFaultStrategy::new();
+    /// strategy.on_result("broker-a", AttemptReport::success(Duration::from_millis(600)), Instant::now());
+    /// assert_eq!(strategy.tracked(), 1);
+    /// ```
     pub fn tracked(&self) -> usize {
         self.lock().len()
     }

@@ -72,11 +72,27 @@ pub struct AttemptReport {
 
 impl AttemptReport {
     /// A report of `outcome` after `latency`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rmq_fault::{AttemptReport, Outcome, ResponseCode};
+    ///
+    /// let busy = AttemptReport::new(Duration::from_millis(4), Outcome::BrokerError(ResponseCode::SYSTEM_BUSY));
+    /// assert!(busy.outcome.is_failure());
+    /// ```
     pub const fn new(latency: Duration, outcome: Outcome) -> Self {
         Self { latency, outcome }
     }
 
     /// A successful attempt that took `latency`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rmq_fault::{AttemptReport, Outcome};
+    ///
+    /// let ok = AttemptReport::success(Duration::from_millis(3));
+    /// assert_eq!(ok.outcome, Outcome::Success);
+    /// ```
     pub const fn success(latency: Duration) -> Self {
         Self::new(latency, Outcome::Success)
     }
