@@ -25,6 +25,7 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use rmq_protocol::message::{Message, MessageQueue};
 use rmq_remoting::{OnReply, RemotingError};
 use rmq_route::TopicPublishInfo;
@@ -43,7 +44,11 @@ use rmq_protocol::message::send_result::SendResult;
 pub(crate) struct DetachedSend<F: FnOnce(Result<SendResult, SendError>)> {
     inner: Arc<Inner>,
     message: Message,
-    prepared: Prepared,
+    /// The body as it goes on the wire (compressed once) and its sys-flag bits. The
+    /// rest of the prepared send (topics, encoded properties, UNIQ_KEY) is derived
+    /// from the message when needed, not kept: 172 bytes less per send in flight.
+    body: Bytes,
+    sys_flag: i32,
     guard: CallbackGuard<F>,
     permit: InFlight,
     started: Instant,
@@ -98,8 +103,10 @@ where
     };
     let started = Instant::now();
     let deadline = started + inner.config.send_timeout;
-    if let Some(send) = DetachedSend::prepare(inner, started, deadline, message, guard, permit) {
-        send.first_attempt(info);
+    if let Some((send, prepared)) =
+        DetachedSend::prepare(inner, started, deadline, message, guard, permit)
+    {
+        send.first_attempt(&prepared, info);
     }
     Ok(())
 }
@@ -172,12 +179,12 @@ fn start<F>(
 where
     F: FnOnce(Result<SendResult, SendError>) + Send + 'static,
 {
-    let send = DetachedSend::prepare(inner, started, deadline, message, guard, permit)?;
+    let (send, prepared) = DetachedSend::prepare(inner, started, deadline, message, guard, permit)?;
     let Some((queue, addr)) = info.and_then(|info| send.pick(info)) else {
         send.continue_on_task(Attempts::default());
         return None;
     };
-    let request = inner.request_for(&send.prepared, queue.get());
+    let request = inner.request_for(&prepared, queue.get());
     let send = match send.try_attempt(queue, &addr, request) {
         Ok(()) => return None,
         Err(send) => send,
@@ -195,7 +202,7 @@ where
         );
         match inner.pool.connection(&addr, attempt_deadline).await {
             Ok(_) => {
-                let request = inner.request_for(&send.prepared, queue.get());
+                let request = inner.request_for(&prepared, queue.get());
                 if let Err(send) = send.try_attempt(queue, &addr, request) {
                     send.continue_on_task(Attempts::default());
                 }
@@ -209,8 +216,9 @@ impl<F> DetachedSend<F>
 where
     F: FnOnce(Result<SendResult, SendError>) + Send + 'static,
 {
-    /// Stamps and prepares `message` for the wire; a failure (an invalid property,
-    /// compression) ends the send here, calling back with the message handed back.
+    /// Stamps and prepares `message` for the wire; a failure (an invalid property)
+    /// ends the send here, calling back with the message handed back. The prepared
+    /// form is returned for attempt 1's request, not kept.
     fn prepare(
         inner: &Arc<Inner>,
         started: Instant,
@@ -218,23 +226,27 @@ where
         mut message: Message,
         guard: CallbackGuard<F>,
         permit: InFlight,
-    ) -> Option<Self> {
+    ) -> Option<(Self, Prepared)> {
         match inner
             .stamp(&mut message)
             .and_then(|msg_id| inner.prepare(&message, msg_id))
         {
-            Ok(prepared) => Some(Self {
-                inner: inner.clone(),
-                message,
+            Ok(prepared) => Some((
+                Self {
+                    inner: inner.clone(),
+                    message,
+                    body: prepared.body.clone(),
+                    sys_flag: prepared.sys_flag,
+                    guard,
+                    permit,
+                    started,
+                    deadline,
+                    retries: inner.config.retries,
+                    queue: None,
+                    attempt_started: started,
+                },
                 prepared,
-                guard,
-                permit,
-                started,
-                deadline,
-                retries: inner.config.retries,
-                queue: None,
-                attempt_started: started,
-            }),
+            )),
             Err(e) => {
                 finish(inner, started, message, guard, Some(permit), Err(e));
                 None
@@ -252,19 +264,19 @@ where
         Some((RouteQueue { info, index }, addr))
     }
 
-    /// Sends attempt 1 detached, or (no queue, no master address, connection not
-    /// up or full) hands the whole send to the retry loop on a task.
-    fn first_attempt(self, info: Arc<TopicPublishInfo>) {
+    /// Sends attempt 1 (`prepared`) detached, or (no queue, no master address,
+    /// connection not up or full) hands the whole send to the retry loop on a task.
+    fn first_attempt(self, prepared: &Prepared, info: Arc<TopicPublishInfo>) {
         match self.pick(info) {
-            Some((queue, addr)) => self.attempt(queue, &addr),
+            Some((queue, addr)) => self.attempt(prepared, queue, &addr),
             None => self.continue_on_task(Attempts::default()),
         }
     }
 
     /// Sends attempt 1 to `queue` at `addr`, detached; if the connection cannot
     /// take it at once, the send continues on a task instead.
-    fn attempt(self, queue: RouteQueue, addr: &str) {
-        let request = self.inner.request_for(&self.prepared, queue.get());
+    fn attempt(self, prepared: &Prepared, queue: RouteQueue, addr: &str) {
+        let request = self.inner.request_for(prepared, queue.get());
         if let Err(send) = self.try_attempt(queue, addr, request) {
             send.continue_on_task(Attempts::default());
         }
@@ -304,10 +316,27 @@ where
         queue: &MessageQueue,
         opaque: impl tracing::Value,
     ) -> (EnteredSpan, EnteredSpan) {
-        let send = send_span(self.message.topic(), &self.prepared.msg_id).entered();
-        let attempt = attempt_span(&self.prepared.topic, queue, 1, opaque).entered();
+        let topic = self.message.topic();
+        let send = send_span(topic, self.message.uniq_key().unwrap_or_default()).entered();
+        let attempt = attempt_span(topic, queue, 1, opaque).entered();
         // Exited inner first (a tuple drops its first element first).
         (attempt, send)
+    }
+
+    /// The message's UNIQ_KEY, which `prepare` stamped (inline: 32 characters).
+    fn msg_id(&self) -> rmq_protocol::FieldValue {
+        self.message.uniq_key().unwrap_or_default().into()
+    }
+
+    /// The prepared send again, for attempts after the first: the kept wire body,
+    /// the rest derived from the message as `prepare` did (no second compression).
+    fn prepared(&self) -> Result<Prepared, SendError> {
+        self.inner.prepare_wire(
+            &self.message,
+            self.msg_id(),
+            self.body.clone(),
+            self.sys_flag,
+        )
     }
 
     /// Ends the send with `result` (see [`finish`]).
@@ -336,10 +365,10 @@ where
             )));
         };
         runtime.spawn(async move {
+            let prepared = self.prepared();
             let Self {
                 inner,
                 message,
-                prepared,
                 guard,
                 permit,
                 started,
@@ -347,6 +376,10 @@ where
                 retries,
                 ..
             } = self;
+            let prepared = match prepared {
+                Ok(p) => p,
+                Err(e) => return finish(&inner, started, message, guard, Some(permit), Err(e)),
+            };
             let target = Target::Auto;
             let span = send_span(message.topic(), &prepared.msg_id);
             let result = inner
@@ -387,8 +420,10 @@ where
             latency,
             response: answer.map(Some),
         };
+        let msg_id = self.msg_id();
         let step = self.inner.settle_attempt(
-            &self.prepared,
+            &msg_id,
+            self.message.topic_value(),
             queue.get(),
             None,
             Mode::Auto,
@@ -444,16 +479,15 @@ mod tests {
 
     /// What a callback send holds while in flight is this state (plus the callback's
     /// own captures and the connection's 24-byte wrapper): memory per send in flight,
-    /// issue #9. Measured 448 bytes with a plain `fn` callback (504 when it kept a
-    /// copy of its queue; 440 before the message's properties kept their entries'
-    /// bounds, 8 bytes that spare every lookup a scan of the text); a field added
-    /// here is paid by every send in flight: keep it small, or raise the bound
-    /// knowingly.
+    /// issue #9. Measured 272 bytes with a plain `fn` callback (448 while it kept
+    /// the whole prepared send besides the message, 504 when it also kept a copy of
+    /// its queue); a field added here is paid by every send in flight: keep it
+    /// small, or raise the bound knowingly.
     #[test]
     fn the_state_of_a_send_in_flight_stays_small() {
         type Callback = fn(Result<SendResult, SendError>);
         let size = std::mem::size_of::<DetachedSend<Callback>>();
         println!("DetachedSend: {size} bytes");
-        assert!(size <= 456, "DetachedSend grew to {size} bytes (bound 456)");
+        assert!(size <= 280, "DetachedSend grew to {size} bytes (bound 280)");
     }
 }

@@ -444,7 +444,8 @@ impl Inner {
                     response: outcome,
                 };
                 match self.settle_attempt(
-                    p,
+                    &p.msg_id,
+                    &p.topic,
                     &queue,
                     ctx.as_ref(),
                     mode,
@@ -469,7 +470,8 @@ impl Inner {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn settle_attempt(
         &self,
-        p: &Prepared,
+        msg_id: &rmq_protocol::FieldValue,
+        topic: &rmq_protocol::FieldValue,
         queue: &MessageQueue,
         ctx: Option<&AttemptContext<'_>>,
         mode: Mode,
@@ -490,9 +492,9 @@ impl Inner {
                     .on_result(&queue.broker_name, AttemptReport::success(latency), now_std);
                 return Step::Done(SendResult {
                     status: SendStatus::SendOk,
-                    msg_id: p.msg_id.clone(),
+                    msg_id: msg_id.clone(),
                     offset_msg_id: rmq_protocol::FieldValue::new(),
-                    message_queue: MessageQueue::new(&p.topic, &queue.broker_name, queue.queue_id),
+                    message_queue: MessageQueue::new(topic, &queue.broker_name, queue.queue_id),
                     queue_offset: -1,
                     transaction_id: None,
                     region_id: rmq_protocol::message::send_result::DEFAULT_REGION.into(),
@@ -564,7 +566,7 @@ impl Inner {
                 }
             };
             let result =
-                SendResult::from_response(status, &p.msg_id, &p.topic, &queue.broker_name, header);
+                SendResult::from_response(status, msg_id, topic, &queue.broker_name, header);
             if let Some(ctx) = ctx {
                 hook::run_after(&self.hooks, ctx, &AttemptOutcome::Stored(&result), latency);
             }

@@ -2,6 +2,7 @@
 
 use std::sync::atomic::Ordering;
 
+use bytes::Bytes;
 use rmq_protocol::RequestCode;
 use rmq_protocol::message::send_result::SendResult;
 use rmq_protocol::message::{Message, keys};
@@ -89,13 +90,13 @@ impl Inner {
         message: &Message,
         msg_id: rmq_protocol::FieldValue,
     ) -> Result<Prepared, SendError> {
-        let properties = self.arena.properties(message.properties()).map_err(|e| {
-            SendError::new(
-                SendErrorKind::InvalidMessage,
-                Delivery::NotSent,
-                e.to_string(),
-            )
-        })?;
+        let (body, sys_flag) = self.wire_body(message);
+        self.prepare_wire(message, msg_id, body, sys_flag)
+    }
+
+    /// The body `message` goes on the wire with (compressed when it is large enough)
+    /// and the sys-flag bits that say so.
+    pub(crate) fn wire_body(&self, message: &Message) -> (Bytes, i32) {
         let compressed = if self.fail_compression {
             Err(crate::compress::CompressError::Codec {
                 kind: self.config.compression.kind,
@@ -104,7 +105,7 @@ impl Inner {
         } else {
             self.config.compression.compress(message.body())
         };
-        let (body, sys_flag) = match compressed {
+        match compressed {
             Ok(Some((compressed, bits))) => (compressed, bits),
             Ok(None) => (message.body().clone(), 0),
             Err(e) => {
@@ -112,7 +113,26 @@ impl Inner {
                 tracing::debug!(error = %e, "compression failed; sending uncompressed");
                 (message.body().clone(), 0)
             }
-        };
+        }
+    }
+
+    /// `message` ready for the wire with its body already made by
+    /// [`wire_body`](Self::wire_body): a callback send keeps only that body while in
+    /// flight and derives the rest again for a retry.
+    pub(crate) fn prepare_wire(
+        &self,
+        message: &Message,
+        msg_id: rmq_protocol::FieldValue,
+        body: Bytes,
+        sys_flag: i32,
+    ) -> Result<Prepared, SendError> {
+        let properties = self.arena.properties(message.properties()).map_err(|e| {
+            SendError::new(
+                SendErrorKind::InvalidMessage,
+                Delivery::NotSent,
+                e.to_string(),
+            )
+        })?;
         Ok(Prepared {
             topic: message.topic().into(),
             wire_topic: self.wire_topic(message.topic()),

@@ -134,6 +134,60 @@ async fn a_failed_first_attempt_is_retried_on_a_task_and_calls_back_once() {
     assert_eq!(p.stats().retried, 1);
 }
 
+/// A callback send keeps only the wire body while in flight and derives the rest of
+/// the request again for a retry: the retry must carry what attempt 1 carried (the
+/// compressed body and its flag, properties, topic, group, flag), compressed once.
+#[tokio::test(start_paused = true)]
+async fn a_retried_callback_send_repeats_attempt_one_exactly() {
+    let cluster = cluster_of(&["broker-a"]).await;
+    let p = builder(&cluster).build().await.expect("producer");
+    warm(&p).await;
+    broker(&cluster, "broker-a")
+        .script(RequestCode::SEND_MESSAGE_V2)
+        .reply(ResponseCode::SYSTEM_ERROR)
+        .times(1)
+        .install();
+    let body = "compressible ".repeat(800); // 10 400 bytes: over the 4 KiB threshold
+    let mut message = Message::new(TOPIC, body.clone())
+        .with_tags("TagA")
+        .expect("tag");
+    message.set_keys(["order-42"]).expect("keys");
+    message.put_user_property("tenant", "t1").expect("property");
+    message.set_flag(7);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    p.send_with_callback(message, move |r| {
+        let _ = tx.send(r);
+    });
+    let result = rx
+        .recv()
+        .await
+        .expect("called")
+        .expect("stored on the retry");
+    let attempts = attempts_for(&cluster, &result.msg_id);
+    assert_eq!(attempts.len(), 2, "attempt 1 refused, attempt 2 stored");
+    let (first, second) = (&attempts[0].1, &attempts[1].1);
+    assert!(first.body().len() < body.len(), "attempt 1 was compressed");
+    assert!(
+        first.body() == second.body(),
+        "attempt 2 did not repeat attempt 1's compressed body ({} vs {} bytes)",
+        first.body().len(),
+        second.body().len()
+    );
+    for key in ["a", "b", "c", "f", "h", "i", "j", "m"] {
+        // group, topic, default topic, sys flag, flag, properties, reconsume times, batch
+        assert_eq!(first.field(key), second.field(key), "header field {key}");
+    }
+    let stored = cluster.find_by_uniq_key(&result.msg_id);
+    assert_eq!(stored.len(), 1, "stored once");
+    let sys_flag = rmq_protocol::message::SysFlag(stored[0].sys_flag);
+    let unpacked = rmq_producer::compress::decompress(sys_flag, &stored[0].body, 1 << 20)
+        .expect("a compressed body");
+    assert_eq!(unpacked.as_ref(), body.as_bytes(), "decompressed intact");
+    assert_eq!(stored[0].property("TAGS"), Some("TagA"));
+    assert_eq!(stored[0].property("tenant"), Some("t1"));
+    assert_eq!(stored[0].flag, 7);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_silent_broker_fails_the_callback_at_the_deadline_with_the_message_back() {
     let cluster = cluster_of(&["broker-a"]).await;

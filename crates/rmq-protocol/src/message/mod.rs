@@ -130,6 +130,19 @@ impl Message {
         &self.topic
     }
 
+    /// The topic as the message keeps it, for callers that need a
+    /// [`FieldValue`] (no conversion from `&str`).
+    ///
+    /// ```
+    /// use rmq_protocol::message::Message;
+    ///
+    /// let message = Message::new("TopicTest", "x");
+    /// assert_eq!(message.topic_value().as_str(), message.topic());
+    /// ```
+    pub fn topic_value(&self) -> &crate::FieldValue {
+        &self.topic
+    }
+
     /// Replaces the topic (checked when sent, not here).
     pub fn set_topic(&mut self, topic: impl Into<FieldValue>) {
         self.topic = topic.into();
