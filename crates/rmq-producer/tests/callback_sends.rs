@@ -13,6 +13,7 @@ use common::{TOPIC, attempts_for, broker, builder, cluster, cluster_of};
 use rmq_producer::hook::SendHook;
 use rmq_producer::{Delivery, Message, Producer, SendError, SendErrorKind, SendResult};
 use rmq_protocol::{RequestCode, ResponseCode};
+use rmq_testkit::fake::FakeCluster;
 use tokio::sync::mpsc;
 
 type Outcome = Result<SendResult, SendError>;
@@ -101,8 +102,8 @@ async fn callback_sends_hold_no_task_while_in_flight_warm_or_cold() {
     );
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_failed_first_attempt_is_retried_on_a_task_and_calls_back_once() {
+/// A warm producer on one broker that refuses the next send (SYSTEM_ERROR, retried).
+async fn refusing_the_next_send() -> (FakeCluster, Producer) {
     let cluster = cluster_of(&["broker-a"]).await;
     let p = builder(&cluster).build().await.expect("producer");
     warm(&p).await;
@@ -111,10 +112,16 @@ async fn a_failed_first_attempt_is_retried_on_a_task_and_calls_back_once() {
         .reply(ResponseCode::SYSTEM_ERROR)
         .times(1)
         .install();
+    (cluster, p)
+}
+
+/// Sends `message` with a callback and waits for the call: the stored result, and a
+/// count of the callback's calls (which keeps counting).
+async fn stored_via_callback(p: &Producer, message: Message) -> (SendResult, Arc<AtomicUsize>) {
     let calls = Arc::new(AtomicUsize::new(0));
     let (tx, mut rx) = mpsc::unbounded_channel();
     let counter = calls.clone();
-    p.send_with_callback(Message::new(TOPIC, "retried"), move |r| {
+    p.send_with_callback(message, move |r| {
         counter.fetch_add(1, Ordering::SeqCst);
         let _ = tx.send(r);
     });
@@ -123,6 +130,13 @@ async fn a_failed_first_attempt_is_retried_on_a_task_and_calls_back_once() {
         .await
         .expect("called")
         .expect("stored on the retry");
+    (result, calls)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_first_attempt_is_retried_on_a_task_and_calls_back_once() {
+    let (cluster, p) = refusing_the_next_send().await;
+    let (result, calls) = stored_via_callback(&p, Message::new(TOPIC, "retried")).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert_eq!(attempts_for(&cluster, &result.msg_id).len(), 2);
@@ -139,14 +153,7 @@ async fn a_failed_first_attempt_is_retried_on_a_task_and_calls_back_once() {
 /// compressed body and its flag, properties, topic, group, flag), compressed once.
 #[tokio::test(start_paused = true)]
 async fn a_retried_callback_send_repeats_attempt_one_exactly() {
-    let cluster = cluster_of(&["broker-a"]).await;
-    let p = builder(&cluster).build().await.expect("producer");
-    warm(&p).await;
-    broker(&cluster, "broker-a")
-        .script(RequestCode::SEND_MESSAGE_V2)
-        .reply(ResponseCode::SYSTEM_ERROR)
-        .times(1)
-        .install();
+    let (cluster, p) = refusing_the_next_send().await;
     let body = "compressible ".repeat(800); // 10 400 bytes: over the 4 KiB threshold
     let mut message = Message::new(TOPIC, body.clone())
         .with_tags("TagA")
@@ -154,15 +161,7 @@ async fn a_retried_callback_send_repeats_attempt_one_exactly() {
     message.set_keys(["order-42"]).expect("keys");
     message.put_user_property("tenant", "t1").expect("property");
     message.set_flag(7);
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    p.send_with_callback(message, move |r| {
-        let _ = tx.send(r);
-    });
-    let result = rx
-        .recv()
-        .await
-        .expect("called")
-        .expect("stored on the retry");
+    let (result, _) = stored_via_callback(&p, message).await;
     let attempts = attempts_for(&cluster, &result.msg_id);
     assert_eq!(attempts.len(), 2, "attempt 1 refused, attempt 2 stored");
     let (first, second) = (&attempts[0].1, &attempts[1].1);
