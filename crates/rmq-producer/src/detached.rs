@@ -299,7 +299,8 @@ where
         let now = Instant::now();
         let attempt_deadline =
             inner.attempt_deadline(now, self.deadline, 1, self.retries.saturating_add(1));
-        let _spans = self.enter_spans(queue.get(), tracing::field::Empty);
+        let msg_id = self.message.uniq_key().unwrap_or_default();
+        let _spans = self.enter_spans(msg_id, queue.get(), tracing::field::Empty);
         self.queue = Some(queue);
         self.attempt_started = now;
         inner
@@ -313,11 +314,12 @@ where
     /// span is 40 bytes more per send in flight; the fields tell the two apart.
     fn enter_spans(
         &self,
+        msg_id: &str,
         queue: &MessageQueue,
         opaque: impl tracing::Value,
     ) -> (EnteredSpan, EnteredSpan) {
         let topic = self.message.topic();
-        let send = send_span(topic, self.message.uniq_key().unwrap_or_default()).entered();
+        let send = send_span(topic, msg_id).entered();
         let attempt = attempt_span(topic, queue, 1, opaque).entered();
         // Exited inner first (a tuple drops its first element first).
         (attempt, send)
@@ -415,12 +417,14 @@ where
         };
         let mut st = Attempts::default();
         st.attempt = 1;
-        let spans = self.enter_spans(queue.get(), answer.as_ref().ok().map(|r| r.opaque));
+        // Looked up once: for the spans and the result.
+        let msg_id = self.msg_id();
+        let opaque = answer.as_ref().ok().map(|r| r.opaque);
+        let spans = self.enter_spans(&msg_id, queue.get(), opaque);
         let outcome = AttemptResult {
             latency,
             response: answer.map(Some),
         };
-        let msg_id = self.msg_id();
         let step = self.inner.settle_attempt(
             &msg_id,
             self.message.topic_value(),
