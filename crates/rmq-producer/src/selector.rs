@@ -352,14 +352,20 @@ where
     /// ```
     /// use std::sync::Arc;
     /// use rmq_producer::SendOptions;
-    /// use rmq_producer::selector::{FnSelector, SelectorArg};
+    /// use rmq_producer::selector::{FnSelector, QueueSelector, SelectorArg};
     /// use rmq_protocol::message::{Message, MessageQueue};
     ///
-    /// // Tenants by number, one queue each, wrapping around.
+    /// // Small tenants by number, one queue each; the rest share the last queue.
     /// let by_tenant = FnSelector::new(|queues: &[MessageQueue], _: &Message, arg: &SelectorArg| {
     ///     let SelectorArg::Int(tenant) = arg else { return None };
     ///     queues.len().checked_sub(1).map(|last| (tenant.unsigned_abs() as usize).min(last))
     /// });
+    /// let queues: Vec<_> = (0..4).map(|i| MessageQueue::new("T", "b", i)).collect();
+    /// let msg = Message::new("T", "x");
+    /// assert_eq!(by_tenant.select(&queues, &msg, &SelectorArg::Int(2)), Some(2));
+    /// assert_eq!(by_tenant.select(&queues, &msg, &SelectorArg::Int(12)), Some(3));
+    /// assert_eq!(by_tenant.select(&queues, &msg, &"no number".into()), None);
+    /// // As a send's target:
     /// let options = SendOptions::default().selector(Arc::new(by_tenant), SelectorArg::Int(12));
     /// # let _ = options;
     /// ```
