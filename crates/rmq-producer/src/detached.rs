@@ -333,12 +333,9 @@ where
     /// The prepared send again, for attempts after the first: the kept wire body,
     /// the rest derived from the message as `prepare` did (no second compression).
     fn prepared(&self) -> Result<Prepared, SendError> {
-        self.inner.prepare_wire(
-            &self.message,
-            self.msg_id(),
-            self.body.clone(),
-            self.sys_flag,
-        )
+        self.inner.prepare_wire(&self.message, self.msg_id(), || {
+            (self.body.clone(), self.sys_flag)
+        })
     }
 
     /// Ends the send with `result` (see [`finish`]).

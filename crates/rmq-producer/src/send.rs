@@ -90,8 +90,7 @@ impl Inner {
         message: &Message,
         msg_id: rmq_protocol::FieldValue,
     ) -> Result<Prepared, SendError> {
-        let (body, sys_flag) = self.wire_body(message);
-        self.prepare_wire(message, msg_id, body, sys_flag)
+        self.prepare_wire(message, msg_id, || self.wire_body(message))
     }
 
     /// The body `message` goes on the wire with (compressed when it is large enough)
@@ -116,15 +115,15 @@ impl Inner {
         }
     }
 
-    /// `message` ready for the wire with its body already made by
-    /// [`wire_body`](Self::wire_body): a callback send keeps only that body while in
+    /// `message` ready for the wire, its body and sys-flag bits from `body` (called
+    /// once the properties encoded, so a message that fails is never compressed): a
+    /// callback send keeps the body [`wire_body`](Self::wire_body) made while in
     /// flight and derives the rest again for a retry.
     pub(crate) fn prepare_wire(
         &self,
         message: &Message,
         msg_id: rmq_protocol::FieldValue,
-        body: Bytes,
-        sys_flag: i32,
+        body: impl FnOnce() -> (Bytes, i32),
     ) -> Result<Prepared, SendError> {
         let properties = self.arena.properties(message.properties()).map_err(|e| {
             SendError::new(
@@ -133,6 +132,7 @@ impl Inner {
                 e.to_string(),
             )
         })?;
+        let (body, sys_flag) = body();
         Ok(Prepared {
             topic: message.topic().into(),
             wire_topic: self.wire_topic(message.topic()),
